@@ -1,0 +1,37 @@
+# Idempotent targets for a fresh machine: `make quickstart` (main job) and `make test` (whole suite).
+# PyTorch is large: it is installed once into the machine's Python and the project venv sees it through
+# --system-site-packages, so new clones and CI runs reuse it instead of reinstalling it.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup test test-fast quickstart benchmarks clean-nodes
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install --quiet torch
+	@test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+quickstart: setup
+	$(VENV)/bin/searchtune quickstart
+
+benchmarks: setup
+	$(PY) benchmarks/run_all.py
+
+clean-nodes:
+	-$(VENV)/bin/searchtune es stop

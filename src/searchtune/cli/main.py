@@ -1,0 +1,40 @@
+"""Entry point of the ``searchtune`` command. Each stage registers its sub-app or command here, in flow order."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from searchtune import __version__
+from searchtune.cli import es as es_cli
+from searchtune.cli.common import setup_logging
+from searchtune.cli.eval import eval_command
+from searchtune.cli.index import index_command
+
+app = typer.Typer(
+    name="searchtune",
+    help="Fine-tune rerankers and embedders on your relevance judgments, serve them, wire them into "
+         "Elasticsearch/OpenSearch, and measure the gain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"searchtune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+         version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+    setup_logging(verbose)
+
+
+# --- search engines
+app.add_typer(es_cli.app, name="es")
+app.command("index")(index_command)
+# --- evaluation
+app.command("eval")(eval_command)

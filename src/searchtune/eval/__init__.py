@@ -1,0 +1,1 @@
+"""Relevance evaluation: metrics over runs, BM25 baselines, reranked runs, comparisons and reports."""

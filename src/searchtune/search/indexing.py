@@ -1,0 +1,96 @@
+"""Load a corpus into an index safely: build a new concrete index, then move the alias to it.
+
+The name users search (``--index NAME``) is an alias. Rebuilding (``--recreate``) fills a fresh concrete index and
+swaps the alias atomically, so a failed or interrupted load never leaves the live index half-written or empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from elasticsearch import Elasticsearch, helpers
+
+from searchtune.data.records import Document
+
+log = logging.getLogger(__name__)
+
+#: Analyzers in the stock Elasticsearch test distribution (no analysis-common: no ``english``/stemmers).
+DEFAULT_ANALYZER = "standard"
+
+
+class IndexExistsError(RuntimeError):
+    pass
+
+
+def index_mapping(analyzer: str = DEFAULT_ANALYZER) -> dict:
+    """Explicit mapping: ``id`` keyword, ``title`` and ``text`` full-text with the configured analyzer."""
+    return {
+        "dynamic": "strict",
+        "properties": {
+            "id": {"type": "keyword"},
+            "title": {"type": "text", "analyzer": analyzer},
+            "text": {"type": "text", "analyzer": analyzer},
+        },
+    }
+
+
+def index_exists(client: Elasticsearch, name: str) -> bool:
+    return bool(client.indices.exists(index=name))
+
+
+def build_index(client: Elasticsearch, name: str, documents: Iterable[Document], total: int | None = None,
+                recreate: bool = False, analyzer: str = DEFAULT_ANALYZER, chunk_size: int = 500,
+                on_progress: Callable[[int], None] | None = None) -> int:
+    """Index ``documents`` under alias ``name``; return the document count verified after refresh."""
+    if index_exists(client, name) and not recreate:
+        raise IndexExistsError(f"index '{name}' already exists at {_cluster_url(client)}; pass --recreate to rebuild it "
+                               "(the old index stays live until the new one is complete)")
+    if client.indices.exists(index=name) and not client.indices.exists_alias(name=name):
+        # a plain index (not made by us) holds the name: it can only be replaced by deleting it first
+        old_concrete = [name]
+    else:
+        old_concrete = list(client.indices.get_alias(name=name).keys()) if client.indices.exists_alias(name=name) else []
+    concrete = f"{name}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+    client.indices.create(index=concrete, mappings=index_mapping(analyzer),
+                          settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    sent = 0
+    try:
+        actions = ({"_index": concrete, "_id": d.id, "_source": {"id": d.id, "title": d.title, "text": d.text}}
+                   for d in documents)
+        for ok, item in helpers.streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False,
+                                               max_retries=3):
+            if not ok:
+                raise RuntimeError(f"bulk indexing failed: {item}")
+            sent += 1
+            if on_progress:
+                on_progress(1)
+        client.indices.put_settings(index=concrete, settings={"refresh_interval": "1s"})
+        client.indices.refresh(index=concrete)
+        count = int(client.count(index=concrete)["count"])
+        expected = total if total is not None else sent
+        if count != expected:
+            raise RuntimeError(f"index '{concrete}' holds {count} documents, expected {expected}")
+    except BaseException:
+        client.indices.delete(index=concrete, ignore_unavailable=True)
+        raise
+    actions_alias: list[dict] = [{"add": {"index": concrete, "alias": name}}]
+    if old_concrete == [name]:
+        actions_alias.insert(0, {"remove_index": {"index": name}})
+    else:
+        actions_alias += [{"remove": {"index": old, "alias": name}} for old in old_concrete]
+    client.indices.update_aliases(actions=actions_alias)
+    for old in old_concrete:
+        if old != name:
+            client.indices.delete(index=old, ignore_unavailable=True)
+    log.info("indexed %d documents into %s (alias %s)", count, concrete, name)
+    return count
+
+
+def _cluster_url(client: Elasticsearch) -> str:
+    try:
+        node = client.transport.node_pool.get()
+        return str(node.base_url)
+    except Exception:  # pragma: no cover - cosmetic only
+        return "the cluster"
