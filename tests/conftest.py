@@ -31,20 +31,25 @@ def scifact_dir(datasets_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def es_url() -> str:
-    """A real Elasticsearch: ``SEARCHTUNE_ES_URL`` when set, else a node started for this session and stopped after."""
-    explicit = os.environ.get("SEARCHTUNE_ES_URL")
-    if explicit:
-        yield explicit
+def es_node():
+    """The node this session manages (``None`` when ``SEARCHTUNE_ES_URL`` points at an external cluster)."""
+    if os.environ.get("SEARCHTUNE_ES_URL"):
+        yield None
         return
     from searchtune.search.elasticsearch_node import elasticsearch_node
 
     node = elasticsearch_node(name="pytest", port=TEST_ES_PORT, heap="768m")
-    url = node.start()
+    node.start()
     try:
-        yield url
+        yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def es_url(es_node) -> str:
+    """A real Elasticsearch: ``SEARCHTUNE_ES_URL`` when set, else the node started for this session."""
+    return os.environ["SEARCHTUNE_ES_URL"] if es_node is None else es_node.url
 
 
 @pytest.fixture(scope="session")
