@@ -10,9 +10,18 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test test-fast quickstart benchmarks clean-nodes
+.PHONY: setup system-deps test test-fast quickstart benchmarks clean-nodes
 
-setup: $(STAMP)
+setup: system-deps $(STAMP)
+
+# Debian packages the suite and the report need (headless Chromium for the report screenshot test; Maven and a JDK
+# 21+ for the managed search nodes). Installed only when missing and only when we may (root).
+system-deps:
+	@missing=""; for cmd in chromium mvn; do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    pkgs=$$(echo $$missing | sed 's/mvn/maven/'); apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null; \
+	  else echo "missing system packages:$$missing (install them with your package manager)"; fi; fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install --quiet torch
