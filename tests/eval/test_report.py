@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import numpy as np
 from PIL import Image
 
 from searchtune.eval.metrics import evaluate
@@ -52,10 +53,10 @@ def test_headless_chromium_screenshot_shows_charts(tmp_path: Path) -> None:
     subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     assert shot.is_file(), "chromium wrote no screenshot"
     image = Image.open(shot).convert("RGB").resize((275, 350))
-    pixels = list(image.getdata())
+    pixels = np.asarray(image, dtype=int).reshape(-1, 3)
 
     def near(rgb: tuple[int, int, int], tol: int = 40) -> int:
-        return sum(all(abs(p[i] - rgb[i]) <= tol for i in range(3)) for p in pixels)
+        return int((np.abs(pixels - np.array(rgb)) <= tol).all(axis=1).sum())
 
     # matplotlib's first two series colours in the metrics chart, and the win (teal) bars
     assert near((31, 119, 180)) > 50, "no blue bars visible: metrics chart missing"
