@@ -7,6 +7,7 @@ Supported layouts (detected by :func:`load_dataset`):
 * Cranfield (Glasgow distribution): ``cran.all.1400``, ``cran.qry``, ``cranqrel``.
 * TREC-text collections such as NPL/Vaswani: ``corpus/*.trec`` (<DOC>/<DOCNO>), ``*query*.trec`` (<top>/<num>/<title>),
   TREC qrels.
+* A graded-pairs or triplets JSONL file (see :mod:`searchtune.data.examples`), loaded as one ``train`` split.
 
 Collections without predefined splits put every judged query in ``test``.
 """
@@ -25,6 +26,12 @@ from searchtune.data.records import Dataset, DatasetError, Document, Qrels, Quer
 def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
     """Load any supported layout from a folder (or a BEIR ``corpus.jsonl`` path's folder)."""
     root = Path(path).expanduser()
+    if root.is_file() and root.suffix == ".jsonl" and root.name not in ("corpus.jsonl", "queries.jsonl"):
+        from searchtune.data.examples import detect_format, examples_to_dataset, load_examples
+
+        if detect_format(root) is not None:  # a graded-pairs or triplets file: one "train" split
+            _, examples = load_examples(root)
+            return examples_to_dataset(examples, name or root.stem, source=str(root))
     if root.is_file():
         root = root.parent
     if not root.is_dir():
