@@ -1,0 +1,95 @@
+"""Run ``searchtune gateway`` as a real subprocess (quickstart, tests, benchmarks) and stop it cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+class GatewayStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class GatewayHandle:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; removes the temporary folder (log included); idempotent."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
+
+    def __enter__(self) -> GatewayHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _gateway_command() -> list[str]:
+    """``searchtune gateway`` from this interpreter's environment; ``python -m`` when the script is not installed."""
+    script = Path(sys.executable).parent / "searchtune"
+    if script.exists():
+        return [str(script), "gateway"]
+    found = shutil.which("searchtune")
+    return [found, "gateway"] if found else [sys.executable, "-m", "searchtune.cli.gateway"]
+
+
+def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", timeout_s: float | None = None,
+                          extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                          startup_timeout: float = 60.0) -> GatewayHandle:
+    """Start ``searchtune gateway`` (port 0 = a free port) and wait until it answers health."""
+    workdir = Path(tempfile.mkdtemp(prefix="searchtune-gateway-"))
+    ready = workdir / "url"
+    log_path = workdir / "gateway.log"
+    cmd = [*_gateway_command(), "--es-url", es_url, "--host", host, "--port", str(port), "--ready-file", str(ready)]
+    if timeout_s is not None:
+        cmd += ["--timeout", str(timeout_s)]
+    cmd += extra_args or []
+    full_env = {**os.environ, **(env or {})}
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
+    handle = GatewayHandle(url="", process=process, log_path=log_path)
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            logs = handle.logs()
+            handle.stop()
+            raise GatewayStartError(f"gateway exited with {process.returncode}:\n{logs[-3000:]}")
+        if ready.exists() and ready.read_text().strip():
+            handle.url = ready.read_text().strip()
+            try:
+                if httpx.get(f"{handle.url}/_searchtune/health", timeout=2.0).status_code == 200:
+                    return handle
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+    logs = handle.logs()
+    handle.stop()
+    raise GatewayStartError(f"gateway did not become healthy in {startup_timeout:g}s:\n{logs[-3000:]}")

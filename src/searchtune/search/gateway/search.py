@@ -1,0 +1,228 @@
+"""The search handler behind ``/{index}/_search?search_pipeline=NAME``: widen, rerank, page, never fail.
+
+Steps: read ``from``/``size`` (URL wins over body, defaults 0/10); ask the cluster for the first
+``window = max(top_k, from + size)`` hits (``top_k`` absent: exactly ``from + size``, OpenSearch's semantics);
+score the window with the model; sort by model score (or by a min-max fusion with BM25 when ``bm25_weight`` > 0);
+return hits ``[from, from + size)`` with ``_score`` = the model's (or fused) score and the cluster's score kept in
+``fields._bm25_score``. Any model trouble (timeout, refusal, bad answer, open circuit, no query text) returns the
+cluster's own order with ``"searchtune": {"reranked": false, "fallback_reason": ...}`` instead of an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import fnmatch
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from searchtune.search.gateway.pipelines import Pipeline, resolve_headers
+from searchtune.search.gateway.query_text import document_texts, extract_query_text
+from searchtune.search.gateway.rerank_client import RerankError
+
+#: URL parameters the handler consumes instead of forwarding.
+CONSUMED_PARAMS = ("search_pipeline", "from", "size", "_source", "_source_includes", "_source_excludes")
+
+
+@dataclass
+class SearchOutcome:
+    status: int
+    body: dict[str, Any]
+    reranked: bool
+    reason: str | None = None  # fallback (model trouble) or skip reason
+    fallback: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _int_param(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"[{name}] must be an integer, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"[{name}] must be >= 0, got {number}")
+    return number
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v]
+    return [str(v) for v in value]
+
+
+def source_filter_spec(body: dict, params: dict[str, str]) -> tuple[bool, list[str], list[str]] | None:
+    """The client's ``_source`` choice as (enabled, includes, excludes), or None when it asked for the whole source."""
+    spec = body.get("_source")
+    enabled, includes, excludes = True, [], []
+    if isinstance(spec, bool):
+        enabled = spec
+    elif isinstance(spec, (str, list)):
+        includes = _as_list(spec)
+    elif isinstance(spec, dict):
+        includes = _as_list(spec.get("includes", spec.get("include")))
+        excludes = _as_list(spec.get("excludes", spec.get("exclude")))
+    if "_source" in params:
+        value = params["_source"]
+        if value.lower() in ("false", "true"):
+            enabled = value.lower() == "true"
+        else:
+            includes = _as_list(value)
+    includes = _as_list(params.get("_source_includes")) or includes
+    excludes = _as_list(params.get("_source_excludes")) or excludes
+    if enabled and not includes and not excludes:
+        return None
+    return enabled, includes, excludes
+
+
+def filter_source(source: dict, includes: list[str], excludes: list[str], prefix: str = "") -> dict:
+    """Elasticsearch-style ``_source`` filtering on dotted paths with ``*`` wildcards."""
+    out: dict = {}
+    for key, value in source.items():
+        path = prefix + key
+        if any(fnmatch.fnmatchcase(path, e) for e in excludes):
+            continue
+        if includes and not any(fnmatch.fnmatchcase(path, i) for i in includes):
+            if isinstance(value, dict) and any(i.startswith(path + ".") or i.startswith("*") for i in includes):
+                sub = filter_source(value, includes, excludes, path + ".")
+                if sub:
+                    out[key] = sub
+            continue
+        out[key] = filter_source(value, [], excludes, path + ".") if isinstance(value, dict) and excludes else value
+    return out
+
+
+def _minmax(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    if high - low <= 1e-12:
+        return [1.0 for _ in values]
+    return [(v - low) / (high - low) for v in values]
+
+
+def plan_request(body: dict, params: dict[str, str], pipeline: Pipeline) -> tuple[dict, int, int, int, str | None]:
+    """(body for the cluster, from, size, window, skip reason). Raises ValueError for bad from/size."""
+    spec = pipeline.rerank
+    start = _int_param(params.get("from", body.get("from")), "from", 0)
+    size = _int_param(params.get("size", body.get("size")), "size", 10)
+    window = max(spec.top_k or 0, start + size)
+    upstream = copy.copy(body)
+    ext = upstream.get("ext")
+    if isinstance(ext, dict) and ("rerank" in ext or "searchtune" in ext):
+        ext = {k: v for k, v in ext.items() if k not in ("rerank", "searchtune")}
+        if ext:
+            upstream["ext"] = ext
+        else:
+            upstream.pop("ext")
+    skip = None
+    sort = body.get("sort")
+    if size == 0:
+        skip = "size_0"
+    elif "scroll" in params or body.get("search_after") is not None or body.get("pit") is not None:
+        skip = "paging_unsupported"
+    elif sort and _not_score_sort(sort):
+        skip = "sorted_by_field"
+    if skip:
+        upstream["from"], upstream["size"] = start, size
+    else:
+        upstream["from"], upstream["size"] = 0, window
+    if source_filter_spec(body, params) is not None:
+        upstream["_source"] = True
+    return upstream, start, size, window, skip
+
+
+def _not_score_sort(sort: Any) -> bool:
+    items = sort if isinstance(sort, list) else [sort]
+    for item in items:
+        name = item if isinstance(item, str) else next(iter(item), None) if isinstance(item, dict) else None
+        if name != "_score":
+            return True
+    return False
+
+
+async def rerank_response(response: dict, body: dict, params: dict[str, str], pipeline: Pipeline, start: int,
+                          size: int, window: int, skip: str | None, *, rerank_call, endpoint: str | None,
+                          breaker, timeout: float) -> SearchOutcome:
+    """Rerank the cluster's answer in place. ``rerank_call(endpoint, api, model, query, docs, headers, timeout)``."""
+    spec = pipeline.rerank
+    hits_section = response.get("hits") or {}
+    hits: list[dict] = hits_section.get("hits") or []
+    timings: dict[str, float] = {}
+    reason: str | None = skip
+    fallback = False
+    reranked = False
+    ranked = hits
+
+    if reason is None and not hits:
+        reason = "no_hits"
+    query = None
+    if reason is None:
+        query = extract_query_text(body, spec.query_text_path) or params.get("q")
+        if not query:
+            reason, fallback = "no_query_text", True
+    if reason is None and endpoint is None:
+        reason, fallback = "unknown_model", True
+    if reason is None and not breaker.allow():
+        reason, fallback = "circuit_open", True
+    if reason is None:
+        window_hits = hits[:window]
+        texts = document_texts(window_hits, spec.fields, body, spec.separator)
+        began = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                scores = await rerank_call(endpoint, spec.api, spec.model_id, query, texts,
+                                           resolve_headers(spec.headers), timeout)
+            breaker.record_success()
+        except TimeoutError:
+            breaker.record_failure()
+            reason, fallback = "timeout", True
+        except RerankError as exc:
+            breaker.record_failure()
+            reason, fallback = exc.reason, True
+        except Exception as exc:  # noqa: BLE001 - a search must never fail because of the model
+            breaker.record_failure()
+            reason, fallback = f"error_{type(exc).__name__}", True
+        timings["rerank_ms"] = (time.perf_counter() - began) * 1000
+        if reason is None:
+            bm25 = [float(h.get("_score") or 0.0) for h in window_hits]
+            final = scores
+            if spec.bm25_weight > 0:
+                w = spec.bm25_weight
+                final = [(1 - w) * m + w * b for m, b in zip(_minmax(scores), _minmax(bm25))]
+            for hit, b, model_score, score in zip(window_hits, bm25, scores, final):
+                fields = hit.setdefault("fields", {})
+                fields["_bm25_score"] = [b]
+                if spec.bm25_weight > 0:
+                    fields["_model_score"] = [model_score]
+                hit["_score"] = score
+            order = sorted(range(len(window_hits)), key=lambda i: -final[i])
+            ranked = [window_hits[i] for i in order] + hits[window:]
+            hits_section["max_score"] = max(final) if final else None
+            reranked = True
+            if isinstance(response.get("took"), int):
+                response["took"] += int(round(timings["rerank_ms"]))
+
+    if skip is None:  # the cluster returned the widened window: page it for the client
+        ranked = ranked[start:start + size]
+    source_spec = source_filter_spec(body, params)
+    if source_spec is not None:
+        enabled, includes, excludes = source_spec
+        for hit in ranked:
+            if not enabled:
+                hit.pop("_source", None)
+            elif "_source" in hit:
+                hit["_source"] = filter_source(hit["_source"], includes, excludes)
+    if "hits" in response:
+        hits_section["hits"] = ranked
+    info: dict[str, Any] = {"pipeline": pipeline.name, "reranked": reranked, "window": min(window, len(hits))}
+    if spec.model_id:
+        info["model_id"] = spec.model_id
+    if "rerank_ms" in timings:
+        info["rerank_ms"] = round(timings["rerank_ms"], 2)
+    if reason is not None:
+        info["fallback_reason" if fallback else "skipped_reason"] = reason
+    response["searchtune"] = info
+    return SearchOutcome(200, response, reranked, reason, fallback, timings)
