@@ -28,13 +28,20 @@ def java_major_version(java_home: Path) -> int | None:
     return int(match.group(2)) if major == 1 and match.group(2) else major
 
 
-def find_java_home(min_version: int = 21) -> Path:
-    """``JAVA_HOME`` if it is new enough, else the newest JDK under ``/usr/lib/jvm``."""
+def find_java_home(min_version: int = 21, max_version: int | None = None) -> Path:
+    """``JAVA_HOME`` if it is new enough, else the newest JDK under ``/usr/lib/jvm``.
+
+    ``max_version`` caps the choice for engines that break on newer JDKs (OpenSearch 2.x needs the Security
+    Manager, which Java 24 removed)."""
+
+    def fits(version: int | None) -> bool:
+        return version is not None and version >= min_version and (max_version is None or version <= max_version)
+
     checked: list[str] = []
     env_home = os.environ.get("JAVA_HOME")
     if env_home:
         version = java_major_version(Path(env_home))
-        if version is not None and version >= min_version:
+        if fits(version):
             return Path(env_home)
         checked.append(f"JAVA_HOME={env_home} (Java {version or 'unknown'})")
     candidates: list[tuple[int, Path]] = []
@@ -47,10 +54,11 @@ def find_java_home(min_version: int = 21) -> Path:
             if version is not None:
                 candidates.append((version, home))
                 checked.append(f"{home} (Java {version})")
-    good = sorted((c for c in candidates if c[0] >= min_version), key=lambda c: c[0], reverse=True)
+    good = sorted((c for c in candidates if fits(c[0])), key=lambda c: c[0], reverse=True)
     if good:
         return good[0][1]
+    wanted = f"{min_version}+" if max_version is None else f"{min_version}..{max_version}"
     raise JavaNotFoundError(
-        f"Java {min_version}+ is required and none was found. Checked: {', '.join(checked) or 'nothing'}. "
+        f"Java {wanted} is required and none was found. Checked: {', '.join(checked) or 'nothing'}. "
         f"Install a JDK {min_version}+ (e.g. apt-get install openjdk-21-jdk-headless) and set JAVA_HOME to it."
     )

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +49,44 @@ class Distribution:
     java_opts_env: str
     min_java: int
     settings: dict[str, object] = field(default_factory=dict)
+    #: Newest JDK the engine runs on (``None``: no cap).
+    max_java: int | None = None
+    #: Plugin zips (Maven coordinates ``G:A:V:zip``) installed, in order, with ``bin/<plugin_tool> install --batch``.
+    plugins: tuple[str, ...] = ()
+    plugin_tool: str = ""
+    #: Called with the unpacked home before plugins are installed (e.g. to add modules the zip lacks).
+    prepare: Callable[[Path], None] | None = None
+    #: Called with (config folder, node folder) after the node's config is written (e.g. to fix relative paths).
+    configure: Callable[[Path, Path], None] | None = None
+    #: Distinguishes cached installs of the same version with different plugin sets.
+    flavor: str = ""
 
     @property
     def coordinates(self) -> str:
         return f"{self.group_id}:{self.artifact_id}:{self.version}:zip"
+
+
+def maven_executable() -> str:
+    """Path of ``mvn``: every artifact comes through Maven's own client so users' mirrors and proxies apply."""
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise NodeError("Maven ('mvn') is required to fetch the distribution; install it (apt-get install maven) "
+                        "or point --es-url at an existing cluster")
+    return mvn
+
+
+def fetch_artifact(coordinates: str, out_dir: Path) -> Path:
+    """Copy one artifact (``G:A:V[:type]``) from Maven (local repository first, then the remotes) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = set(out_dir.iterdir())
+    cmd = [maven_executable(), "-B", "-q", "dependency:copy", f"-Dartifact={coordinates}",
+           f"-DoutputDirectory={out_dir}", "-Dmdep.overWriteReleases=true"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=out_dir)
+    new = [p for p in out_dir.iterdir() if p not in before and p.is_file()]
+    if result.returncode != 0 or not new:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise NodeError(f"could not fetch {coordinates} with Maven (exit {result.returncode}):\n{tail}")
+    return new[0]
 
 
 def nodes_root() -> Path:
@@ -111,35 +146,47 @@ class ManagedNode:
     # ------------------------------------------------------------------ install
     @property
     def dist_dir(self) -> Path:
-        return self.root / "dist" / f"{self.dist.product}-{self.dist.version}"
+        suffix = f"-{self.dist.flavor}" if self.dist.flavor else ""
+        return self.root / "dist" / f"{self.dist.product}-{self.dist.version}{suffix}"
 
     def install(self) -> Path:
         """Fetch and unpack the distribution once; later calls reuse the cache."""
         marker = self.dist_dir / ".complete"
         if marker.is_file():
             return self._home()
-        mvn = shutil.which("mvn")
-        if not mvn:
-            raise NodeError("Maven ('mvn') is required to fetch the distribution; install it (apt-get install maven) "
-                            "or point --es-url at an existing cluster")
         self.dist_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.dist_dir.parent) as tmp:
             log.info("fetching %s with Maven", self.dist.coordinates)
-            cmd = [mvn, "-B", "-q", "dependency:copy", f"-Dartifact={self.dist.coordinates}",
-                   f"-DoutputDirectory={tmp}/zip", "-Dmdep.overWriteReleases=true"]
-            result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
-            zips = list(Path(tmp, "zip").glob("*.zip"))
-            if result.returncode != 0 or not zips:
-                tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-                raise NodeError(f"could not fetch {self.dist.coordinates} with Maven (exit {result.returncode}):\n{tail}")
+            archive = fetch_artifact(self.dist.coordinates, Path(tmp, "zip"))
             staging = Path(tmp, "unpacked")
-            _extract_zip(zips[0], staging)
-            (staging / ".complete").write_text(self.dist.coordinates + "\n")
+            _extract_zip(archive, staging)
+            homes = [p for p in staging.iterdir() if p.is_dir() and (p / "bin").is_dir()]
+            if not homes:
+                raise NodeError(f"{self.dist.coordinates} holds no {self.dist.product} distribution (no bin/ folder)")
+            if self.dist.prepare is not None:
+                self.dist.prepare(homes[0])
+            for coordinates in self.dist.plugins:
+                self._install_plugin(homes[0], coordinates, Path(tmp, "plugins"))
+            (staging / ".complete").write_text("\n".join([self.dist.coordinates, *self.dist.plugins]) + "\n")
             if self.dist_dir.exists():
                 shutil.rmtree(self.dist_dir)
             os.rename(staging, self.dist_dir)
         self.dist_dir.chmod(0o755)
         return self._home()
+
+    def _install_plugin(self, home: Path, coordinates: str, download_dir: Path) -> None:
+        """Fetch a plugin zip with Maven and install it offline with the engine's own plugin tool."""
+        log.info("installing plugin %s", coordinates)
+        archive = fetch_artifact(coordinates, download_dir)
+        java_home = find_java_home(self.dist.min_java, self.dist.max_java)
+        env = {**os.environ, "JAVA_HOME": str(java_home), self.dist.java_home_env: str(java_home),
+               self.dist.conf_env: str(home / "config")}
+        tool = home / "bin" / (self.dist.plugin_tool or f"{self.dist.product}-plugin")
+        result = subprocess.run([str(tool), "install", "--batch", archive.resolve().as_uri()], capture_output=True,
+                                text=True, env=env, timeout=900)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise NodeError(f"installing plugin {coordinates} failed (exit {result.returncode}):\n{tail}")
 
     def _home(self) -> Path:
         homes = [p for p in self.dist_dir.iterdir() if p.is_dir() and (p / "bin").is_dir()]
@@ -200,6 +247,8 @@ class ManagedNode:
         (conf / f"{self.dist.product}.yml").write_text("\n".join(lines) + "\n")
         (conf / "jvm.options.d").mkdir(exist_ok=True)
         (conf / "jvm.options.d" / "searchtune-heap.options").write_text(f"-Xms{self.heap}\n-Xmx{self.heap}\n")
+        if self.dist.configure is not None:
+            self.dist.configure(conf, self.node_dir)
         return conf
 
     def start(self, timeout: float = 180.0) -> str:
@@ -212,7 +261,7 @@ class ManagedNode:
         if self.healthy():
             raise NodeError(f"port {self.port} already answers as a cluster not managed here; use --es-url {self.url} "
                             "to use it, or choose another --port")
-        java_home = find_java_home(self.dist.min_java)
+        java_home = find_java_home(self.dist.min_java, self.dist.max_java)
         home = self.install()
         self.node_dir.mkdir(parents=True, exist_ok=True)
         conf = self._write_config(home)

@@ -41,7 +41,9 @@ def bm25_search(client: Elasticsearch, index: str, queries: Mapping[str, Query],
             body: dict = {"query": bm25_query(query.text, fields), "size": top_k, "track_total_hits": False}
             body["_source"] = ["id", "title", "text"] if with_source else False
             searches.append(body)
-        response = client.msearch(searches=searches)
+        # opensearch-py (see search.client.opensearch_client) takes the NDJSON lines as body=
+        opensearch = type(client).__module__.startswith("opensearchpy")
+        response = client.msearch(body=searches) if opensearch else client.msearch(searches=searches)
         for (qid, _), result in zip(batch, response["responses"]):
             if "error" in result:
                 raise RuntimeError(f"search failed for query {qid}: {result['error']}")
