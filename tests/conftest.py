@@ -65,3 +65,40 @@ def base_model_path() -> str:
     from searchtune.models import default_base_model
 
     return default_base_model()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """Render a local HTML file with Debian's headless Chromium; returns the PNG path (fails if Chromium is absent)."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("Debian's chromium is not installed: run `make setup` (as root it installs it) or apt-get install chromium")
+
+    def take(html_path: Path, out_png: Path, width: int = 1100, height: int = 1400) -> Path:
+        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={out_png.parent / (out_png.stem + '-profile')}", f"--window-size={width},{height}",
+               f"--screenshot={out_png}", html_path.resolve().as_uri()]
+        subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+        if not out_png.is_file():
+            pytest.fail(f"chromium wrote no screenshot of {html_path}")
+        return out_png
+
+    return take
+
+
+def count_colour(png: Path, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
+    """Pixels of a screenshot within ``tolerance`` of ``rgb`` (charts are found by their series colours)."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(png).convert("RGB").resize((275, 350)), dtype=int).reshape(-1, 3)
+    return int((np.abs(pixels - np.array(rgb)) <= tolerance).all(axis=1).sum())
+
+
+@pytest.fixture(scope="session")
+def colour_count():
+    return count_colour

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import numpy as np
-from PIL import Image
 
 from searchtune.eval.metrics import evaluate
 from searchtune.eval.report import ExampleQuery, ReportInput, write_report
@@ -19,10 +15,10 @@ BASE = {str(q): {"x": 3.0, f"d{q}": 2.0, "y": 1.0, f"e{q}": 0.5} for q in range(
 BETTER = {str(q): ({f"d{q}": 3.0, f"e{q}": 2.0, "x": 1.0} if q % 4 else {"x": 3.0, "y": 2.0, f"d{q}": 1.0}) for q in range(40)}
 
 
-def _report(tmp_path: Path) -> dict[str, Path]:
+def _report(tmp_path: Path, systems: dict | None = None) -> dict[str, Path]:
     data = ReportInput(
         title="BM25 vs fine-tuned", dataset="synthetic", split="test",
-        systems={"BM25": evaluate(QRELS, BASE), "fine-tuned": evaluate(QRELS, BETTER)},
+        systems=systems or {"BM25": evaluate(QRELS, BASE), "fine-tuned": evaluate(QRELS, BETTER)},
         examples=[ExampleQuery("1", "a query", [("x", "X title", 0)], [("d1", "D title", 1)])],
         training_curve=[(10, 0.41), (20, 0.52), (30, 0.55)], latencies_ms=[float(i % 17 + 3) for i in range(100)],
         stage_seconds={"index": 1.5}, commands=["searchtune eval ..."])
@@ -42,23 +38,15 @@ def test_report_numbers_and_significance(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_headless_chromium_screenshot_shows_charts(tmp_path: Path) -> None:
+def test_report_needs_two_systems(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least two systems"):
+        _report(tmp_path, systems={"BM25": evaluate(QRELS, BASE)})
+
+
+def test_headless_chromium_screenshot_shows_charts(tmp_path: Path, screenshot, colour_count) -> None:
     paths = _report(tmp_path)
-    shot = tmp_path / "shot.png"
-    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1400", f"--screenshot={shot}",
-           paths["html"].as_uri()]
-    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
-    assert shot.is_file(), "chromium wrote no screenshot"
-    image = Image.open(shot).convert("RGB").resize((275, 350))
-    pixels = np.asarray(image, dtype=int).reshape(-1, 3)
-
-    def near(rgb: tuple[int, int, int], tol: int = 40) -> int:
-        return int((np.abs(pixels - np.array(rgb)) <= tol).all(axis=1).sum())
-
+    shot = screenshot(paths["html"], tmp_path / "shot.png")
     # matplotlib's first two series colours in the metrics chart, and the win (teal) bars
-    assert near((31, 119, 180)) > 50, "no blue bars visible: metrics chart missing"
-    assert near((255, 127, 14)) > 50, "no orange bars visible: metrics chart missing"
-    assert near((42, 157, 143)) > 50, "no teal win bars visible: win/loss chart missing"
+    assert colour_count(shot, (31, 119, 180)) > 50, "no blue bars visible: metrics chart missing"
+    assert colour_count(shot, (255, 127, 14)) > 50, "no orange bars visible: metrics chart missing"
+    assert colour_count(shot, (42, 157, 143)) > 50, "no teal win bars visible: win/loss chart missing"

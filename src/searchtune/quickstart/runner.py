@@ -1,0 +1,310 @@
+"""The quickstart as a sequence of stages, each calling the same functions as its own subcommand.
+
+Order: search node -> index -> BM25 baseline -> data (validate, split, stage, mine) -> train -> register/promote ->
+serve from the registry -> gateway + pipeline -> evaluate through the gateway -> report. Every process started is
+registered on an ExitStack so that normal exit, an error or Ctrl-C stops it (unless ``keep_running``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from searchtune.data.records import Dataset
+from searchtune.eval.metrics import EvalResult, evaluate
+from searchtune.eval.report import ExampleQuery, ReportInput, write_report
+from searchtune.quickstart.monitor import PeakMemory, StageClock
+from searchtune.quickstart.options import QuickstartOptions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QuickstartResult:
+    report_dir: Path
+    systems: dict[str, EvalResult]
+    stage_seconds: dict[str, float]
+    peak_memory_gib: float
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def _subset(dataset: Dataset, split: str, limit: int | None, seed: int) -> Dataset:
+    """Keep at most ``limit`` judged queries of ``split`` (seeded), for quick runs and tests."""
+    if not limit:
+        return dataset
+    qrels = dataset.split_qrels(split)
+    keep = sorted(qrels)
+    random.Random(seed).shuffle(keep)
+    chosen = set(keep[:limit])
+    dataset.qrels[split] = {q: d for q, d in qrels.items() if q in chosen}
+    return dataset
+
+
+class Quickstart:
+    """One run. ``run()`` returns the result; processes started are stopped on exit unless asked to keep them."""
+
+    def __init__(self, options: QuickstartOptions, announce=print):
+        self.o = options
+        self.say = announce
+        self.clock = StageClock()
+        self.memory = PeakMemory()
+        self.stack = ExitStack()
+        self.urls: dict[str, str] = {}
+        self.o.workdir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("SEARCHTUNE_STORE", self.o.store)
+        self.store = os.environ["SEARCHTUNE_STORE"]
+
+    # ------------------------------------------------------------------ stages
+    def start_search(self) -> str:
+        from searchtune.search.elasticsearch_node import elasticsearch_node
+
+        if self.o.es_url:
+            self.say(f"using the cluster at {self.o.es_url}")
+            return self.o.es_url
+        node = elasticsearch_node()
+        was_running = node.pid() is not None
+        url = node.start()
+        if not was_running and not self.o.keep_running:
+            self.stack.callback(node.stop)
+        if node.pid():
+            self.memory.extra_pids.add(node.pid())
+        self.say(f"Elasticsearch {'reused' if was_running else 'started'} at {url}")
+        return url
+
+    def index_corpus(self, client, dataset: Dataset, index: str) -> None:
+        from searchtune.search.indexing import build_index, index_exists
+
+        if index_exists(client, index) and not self.o.reindex:
+            count = int(client.count(index=index)["count"])
+            if count == len(dataset.corpus):
+                self.say(f"index '{index}' already holds the {count} documents: reused (pass --reindex to rebuild)")
+                return
+            self.say(f"index '{index}' holds {count} documents, the corpus {len(dataset.corpus)}: rebuilding")
+        count = build_index(client, index, dataset.corpus.values(), total=len(dataset.corpus), recreate=True)
+        self.say(f"indexed {count} documents into '{index}'")
+
+    def baseline(self, client, dataset: Dataset, index: str):
+        from searchtune.search.retrieval import bm25_search, parse_fields
+
+        queries = dataset.split_queries(self.o.test_split)
+        run, docs = bm25_search(client, index, queries, fields=parse_fields(self.o.fields), top_k=100, with_source=True)
+        result = evaluate(dataset.split_qrels(self.o.test_split), run)
+        self.say(f"BM25 on {len(queries)} {self.o.test_split} queries: NDCG@10 {result.aggregate['NDCG@10']:.4f}")
+        return run, docs, result
+
+    def prepare_data(self, client, dataset: Dataset, index: str) -> tuple[Dataset, Path, dict]:
+        from searchtune.data.mining import mine_negatives
+        from searchtune.data.split import split_by_query
+        from searchtune.data.stage import stage_dataset
+        from searchtune.data.validate import validate_path
+        from searchtune.data.examples import write_triplets
+        from searchtune.search.retrieval import parse_fields
+
+        report = validate_path(self.o.dataset)
+        if not report.ok:
+            raise RuntimeError(f"dataset is invalid: {report.errors[0]}")
+        for warning in report.warnings[:3]:
+            log.warning("dataset: %s", warning)
+        uri = f"{self.store.rstrip('/')}/datasets/{dataset.name}"
+        manifest = stage_dataset(self.o.dataset, uri, overwrite=True)
+        self.say(f"staged {dataset.name} to {uri} ({len(manifest.files)} files, manifest last)")
+        split = split_by_query(dataset, {"train": 1 - self.o.dev_fraction, "dev": self.o.dev_fraction},
+                               seed=self.o.seed, source_split=self.o.train_split)
+        split = _subset(split, "train", self.o.max_train_queries, self.o.seed)
+        split = _subset(split, "dev", max(5, (self.o.max_train_queries or 0) // 5) if self.o.max_train_queries else None,
+                        self.o.seed)
+        mined = mine_negatives(client, index, split, split="train", fields=parse_fields(self.o.fields),
+                               num_negatives=7, drop_above_positive=False)
+        triplets_path = self.o.workdir / "train-triplets.jsonl"
+        write_triplets(mined.triplets, triplets_path)
+        stats = mined.stats() | {"dataset_uri": uri, "manifest_files": len(manifest.files)}
+        self.say(f"mined {len(mined.triplets)} triplets from {stats.get('queries')} train queries "
+                 f"({mined.queries_per_second:.0f} queries/s, {mined.drop_share:.1%} candidates dropped by the guard)")
+        return split, triplets_path, stats
+
+    def train(self, client, split: Dataset, index: str, triplets_path: Path) -> tuple[Path, dict]:
+        from searchtune.quickstart.training import train_within_budget
+
+        output = self.o.workdir / "model"
+        record = train_within_budget(self.o, client, split, index, triplets_path, output)
+        final = (record.get("dev") or {}).get("final") or {}
+        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s; dev NDCG@10 "
+                 f"{final.get('dev_ndcg@10', float('nan')):.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}")
+        return output, record
+
+    def publish(self, model_dir: Path, record: dict) -> str:
+        from searchtune.registry.store import ModelRegistry
+
+        registry = ModelRegistry(self.store)
+        final = (record.get("dev") or {}).get("final") or {}
+        version = registry.register(self.o.model_name, str(model_dir),
+                                    metrics={k: float(v) for k, v in final.items() if isinstance(v, (int, float))},
+                                    description="quickstart")
+        registry.promote(self.o.model_name, version, alias="prod")
+        ref = f"{self.o.model_name}@prod"
+        self.say(f"registered {self.o.model_name} v{version} and promoted it to prod")
+        return ref
+
+    def serve(self, ref: str) -> str:
+        from searchtune.serve.process import start_server_process
+
+        server = start_server_process(ref, env={"SEARCHTUNE_STORE": self.store},
+                                     extra_args=["--max-length", str(self.o.max_length)])
+        if not self.o.keep_running:
+            self.stack.callback(server.stop)
+        self.memory.extra_pids.add(server.process.pid)
+        self.urls["model endpoint"] = server.url
+        self.say(f"model endpoint ready at {server.url} (serving {ref})")
+        return server.url
+
+    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None) -> str:
+        from searchtune.search.gateway.process import start_gateway_process
+
+        gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
+        if not self.o.keep_running:
+            self.stack.callback(gateway.stop)
+        self.memory.extra_pids.add(gateway.process.pid)
+        processor = {"model_id": self.o.model_name, "endpoint": f"{endpoint}/api/v1/services/rerank/text-rerank/text-rerank",
+                     "field": "query_text", "top_k": self.o.rerank_top_k,
+                     "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}
+        if fusion_weight is not None:  # training reports the model's weight; the gateway takes BM25's
+            processor["bm25_weight"] = round(1.0 - float(fusion_weight), 4)
+        body = {"description": "Neural rerank via the fine-tuned searchtune model",
+                "request_processors": [{"neural_rerank": processor}]}
+        response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
+        response.raise_for_status()
+        self.urls["gateway"] = gateway.url
+        self.say(f"gateway at {gateway.url}; search pipeline '{self.o.pipeline}' created")
+        return gateway.url
+
+    def evaluate_through_gateway(self, gateway_url: str, dataset: Dataset, index: str):
+        from searchtune.eval.pipeline_run import search_through_pipeline
+
+        queries = dataset.split_queries(self.o.test_split)
+        outcome = search_through_pipeline(gateway_url, index, self.o.pipeline, queries, fields=self.o.fields, size=100)
+        if outcome.errors:
+            raise RuntimeError(f"{len(outcome.errors)} searches through the gateway failed, e.g. "
+                               f"{next(iter(outcome.errors.values()))}")
+        result = evaluate(dataset.split_qrels(self.o.test_split), outcome.run)
+        if outcome.fallbacks:
+            log.warning("%d searches fell back to BM25 order (model endpoint errors)", outcome.fallbacks)
+        return outcome.run, outcome.latencies_ms, result, outcome.fallbacks
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> QuickstartResult:
+        from searchtune.data.loaders import load_dataset
+        from searchtune.search.client import es_client
+
+        with self.memory, self.stack:
+            dataset = load_dataset(self.o.dataset)
+            dataset = _subset(dataset, self.o.test_split, self.o.max_test_queries, self.o.seed)
+            index = self.o.index or dataset.name
+            with self.clock.stage("search node"):
+                es_url = self.start_search()
+            client = es_client(es_url)
+            with self.clock.stage("index"):
+                self.index_corpus(client, dataset, index)
+            with self.clock.stage("BM25 baseline"):
+                bm25_run, bm25_docs, bm25 = self.baseline(client, dataset, index)
+            with self.clock.stage("data: validate, stage, split, mine"):
+                split, triplets_path, data_stats = self.prepare_data(client, dataset, index)
+            with self.clock.stage("train"):
+                model_dir, record = self.train(client, split, index, triplets_path)
+            final = (record.get("dev") or {}).get("final") or {}
+            fusion_weight = final.get("dev_fusion_weight")
+            with self.clock.stage("register + serve"):
+                ref = self.publish(model_dir, record)
+                endpoint = self.serve(ref)
+            with self.clock.stage("gateway"):
+                gateway_url = self.gateway(es_url, endpoint, fusion_weight)
+            with self.clock.stage("evaluate through gateway"):
+                tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
+            label = f"{self.o.model_name} via gateway" + (f" (fused, w={fusion_weight:.2f})" if fusion_weight is not None else "")
+            systems = {"BM25": bm25, label: tuned}
+            with self.clock.stage("report"):
+                report_dir = self.o.workdir / "report"
+                inputs = ReportInput(
+                    title=f"searchtune quickstart: {dataset.name}", dataset=dataset.name, split=self.o.test_split,
+                    systems=systems, examples=_examples(dataset, self.o.test_split, bm25_run, tuned_run, bm25_docs),
+                    training_curve=_curve(record), training_info=_training_summary(record, data_stats),
+                    latencies_ms=latencies, stage_seconds=dict(self.clock.seconds),
+                    commands=self._commands(index, es_url, gateway_url),
+                    notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
+                           "no search fell back to BM25 order"])
+                write_report(inputs, report_dir)
+            self.memory.sample()
+            if self.o.keep_running:
+                self.stack.pop_all()
+            result = QuickstartResult(report_dir=report_dir, systems=systems, stage_seconds=dict(self.clock.seconds),
+                                      peak_memory_gib=0.0, urls=dict(self.urls))
+        result.peak_memory_gib = self.memory.peak_gib
+        summary = json.loads((report_dir / "report.json").read_text())
+        summary["peak_memory_gib"] = round(result.peak_memory_gib, 2)
+        summary["stage_seconds"] = result.stage_seconds
+        (report_dir / "report.json.tmp").write_text(json.dumps(summary, indent=2))
+        (report_dir / "report.json.tmp").replace(report_dir / "report.json")
+        return result
+
+    def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
+        ds = str(self.o.dataset)
+        return [
+            f"export SEARCHTUNE_STORE={self.store}",
+            f"searchtune index {ds} --index {index} --es-url {es_url}",
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
+            f"searchtune serve --model {self.o.model_name}@prod --port 8080",
+            f"searchtune gateway --es-url {es_url} --port 9201",
+            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
+            f"-d '{{\"request_processors\":[{{\"neural_rerank\":{{\"model_id\":\"{self.o.model_name}\","
+            f"\"endpoint\":\"http://127.0.0.1:8080/api/v1/services/rerank/text-rerank/text-rerank\",\"field\":\"query_text\","
+            f"\"top_k\":{self.o.rerank_top_k}}}}}]}}'",
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
+            f"--rerank http://127.0.0.1:9201 --pipeline {self.o.pipeline}",
+            f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
+        ]
+
+
+def _curve(record: dict) -> list[tuple[float, float]]:
+    points = []
+    for entry in (record.get("dev") or {}).get("history", []) or []:
+        step = entry.get("step")
+        value = entry.get("fused_ndcg@10", entry.get("ndcg@10"))
+        if step is not None and value is not None:
+            points.append((float(step), float(value)))
+    return points
+
+
+def _training_summary(record: dict, data_stats: dict) -> dict:
+    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware")
+    summary = {k: record[k] for k in keep if k in record}
+    summary["config"] = {k: v for k, v in (record.get("config") or {}).items()
+                         if k in ("loss", "learning_rate", "epochs", "batch_size", "max_length", "num_negatives")}
+    summary["dev_final"] = (record.get("dev") or {}).get("final")
+    summary["mining"] = {k: v for k, v in data_stats.items() if isinstance(v, (int, float, str))}
+    return summary
+
+
+def _examples(dataset: Dataset, split: str, base_run: dict, tuned_run: dict, docs: dict, count: int = 5) -> list[ExampleQuery]:
+    """Queries where the two systems' top 5 differ most in relevant documents, best improvements first."""
+    qrels = dataset.split_qrels(split)
+
+    def top(run: dict, qid: str) -> list[tuple[str, str, int]]:
+        ranked = sorted(run.get(qid, {}).items(), key=lambda kv: kv[1], reverse=True)[:5]
+        out = []
+        for did, _ in ranked:
+            doc = docs.get(did) or dataset.corpus.get(did)
+            out.append((did, (doc.title or doc.text[:80]) if doc else "", qrels.get(qid, {}).get(did, 0)))
+        return out
+
+    def gain(qid: str) -> int:
+        return sum(g > 0 for *_, g in top(tuned_run, qid)) - sum(g > 0 for *_, g in top(base_run, qid))
+
+    chosen = sorted((q for q in qrels if q in dataset.queries), key=gain, reverse=True)[:count]
+    return [ExampleQuery(q, dataset.queries[q].text, top(base_run, q), top(tuned_run, q)) for q in chosen]

@@ -1,0 +1,35 @@
+"""The quickstart's training stage: the `train` subcommand's own functions, bounded by the run's time budget."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from searchtune.data.records import Dataset
+from searchtune.quickstart.options import QuickstartOptions
+
+log = logging.getLogger(__name__)
+
+#: Share of the whole budget given to training; the rest covers indexing, mining, serving and evaluation.
+TRAIN_SHARE = 0.6
+
+
+def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str, triplets_path: Path,
+                        output: Path) -> dict:
+    from searchtune.train.budget import TimeBudgetCallback
+    from searchtune.train.config import load_config
+    from searchtune.train.inputs import prepare_inputs
+
+    overrides = {"dev_split": "dev", "max_length": o.max_length, "seed": o.seed, **o.train_overrides}
+    config = load_config(o.task, None, overrides)
+    inputs = prepare_inputs(config, triplets_path=triplets_path, dataset=split, dataset_dir=o.dataset, client=client,
+                            index=index, split="train")
+    if o.task == "embed":
+        from searchtune.train.embed import train_embedder as train_fn
+    else:
+        from searchtune.train.rerank import train_reranker as train_fn
+    seconds = o.budget_minutes * 60 * TRAIN_SHARE
+    log.info("training budget %.0fs", seconds)
+    outcome = train_fn(config, inputs.triplets, str(output), dev=inputs.dev, data_info=inputs.info,
+                       callbacks=[TimeBudgetCallback(seconds)])
+    return outcome.record

@@ -1,0 +1,37 @@
+"""Stop training when a wall-clock budget runs out, keeping the best checkpoint evaluated so far.
+
+A CPU laptop and a GPU box should both finish a quickstart in the time the user gave: the same recipe simply
+trains for more steps where the hardware is faster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Ends training after ``seconds`` of wall time, with one last evaluation so the final state is scored."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started: float | None = None
+        self.stopped_early = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.started is None or time.monotonic() - self.started < self.seconds:
+            return control
+        if not control.should_training_stop:
+            log.info("time budget of %.0fs reached at step %d: stopping", self.seconds, state.global_step)
+            self.stopped_early = True
+            control.should_training_stop = True
+            control.should_evaluate = True
+            control.should_save = True
+        return control

@@ -1,0 +1,102 @@
+"""The main job end to end on a small SciFact subset: real Elasticsearch, real training (a few steps), the model
+served from the registry in its own process, the gateway in its own process, and the report opened in Chromium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from searchtune.cli.main import app
+
+runner = CliRunner()
+INDEX = "t-qs-scifact"
+TINY = ["--max-train-queries", "24", "--max-test-queries", "8", "--rerank-top-k", "10", "--max-length", "64",
+        "--train-option", "eval_steps=2", "--train-option", "dev_top_k=10", "--train-option", "batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, es, monkeypatch_module):
+    path = tmp_path_factory.mktemp("quickstart")
+    monkeypatch_module.setenv("SEARCHTUNE_STORE", str(path / "store"))
+    yield path
+    es.indices.delete(index=f"{INDEX}-*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def first_run(workdir: Path, es_url: str, scifact_dir: Path):
+    result = runner.invoke(app, ["quickstart", "--dataset", str(scifact_dir), "--workdir", str(workdir),
+                                 "--es-url", es_url, "--index", INDEX, "--budget-minutes", "4",
+                                 "--train-option", "max_steps=4", *TINY])
+    return result
+
+
+def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
+    assert first_run.exit_code == 0, first_run.output
+    report = workdir / "report"
+    for name in ("report.md", "report.html", "report.json", "charts/metrics.png", "charts/winloss.png",
+                 "charts/training.png", "charts/latency.png"):
+        assert (report / name).is_file(), f"missing {name}"
+    assert (workdir / "model" / "training.json").is_file()
+    assert (workdir / "train-triplets.jsonl").stat().st_size > 0
+    assert (workdir / "store" / "datasets" / "scifact").is_dir()
+    summary = json.loads((report / "report.json").read_text())
+    systems = summary["systems"]
+    assert list(systems)[0] == "BM25" and len(systems) == 2
+    assert all(s["num_queries"] == 8 for s in systems.values())
+    assert all(0.0 <= s["NDCG@10"] <= 1.0 for s in systems.values())
+    assert summary["latency_ms"]["count"] == 8
+    assert summary["peak_memory_gib"] > 0.1
+    assert set(summary["stage_seconds"]) >= {"index", "train", "evaluate through gateway", "report"}
+    md = (report / "report.md").read_text()
+    assert "## Example queries" in md and "## Reproduce" in md
+    assert "report:" in first_run.output and "peak memory" in first_run.output
+    # the model went through the registry and is what prod points at
+    index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
+    assert index["aliases"]["prod"] == 1
+
+
+def test_report_numbers_equal_eval_of_the_same_index(first_run, workdir: Path, es_url: str, scifact_dir: Path) -> None:
+    """Re-measure BM25 with the eval command on the same queries: the report must carry the same number."""
+    assert first_run.exit_code == 0, first_run.output
+    summary = json.loads((workdir / "report" / "report.json").read_text())
+    per_query = summary["per_query"]["BM25"]
+    from searchtune.data import load_dataset
+    from searchtune.eval.metrics import evaluate
+    from searchtune.search.client import es_client
+    from searchtune.search.retrieval import bm25_search
+
+    ds = load_dataset(scifact_dir)
+    queries = {q: ds.queries[q] for q in per_query}
+    run, _ = bm25_search(es_client(es_url), INDEX, queries, top_k=100)
+    again = evaluate({q: ds.split_qrels("test")[q] for q in per_query}, run)
+    assert again.aggregate["NDCG@10"] == pytest.approx(summary["systems"]["BM25"]["NDCG@10"], abs=1e-9)
+
+
+def test_second_run_reuses_the_index(first_run, workdir: Path, es_url: str, scifact_dir: Path, es) -> None:
+    assert first_run.exit_code == 0, first_run.output
+    concrete_before = set(es.indices.get_alias(name=INDEX))
+    result = runner.invoke(app, ["quickstart", "--dataset", str(scifact_dir), "--workdir", str(workdir),
+                                 "--es-url", es_url, "--index", INDEX, "--budget-minutes", "2",
+                                 "--train-option", "max_steps=1", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "reused" in result.output
+    assert set(es.indices.get_alias(name=INDEX)) == concrete_before
+    index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
+    assert index["aliases"]["prod"] == 2  # the new run registered version 2 and promoted it
+
+
+def test_report_screenshot_shows_charts(first_run, workdir: Path, screenshot, colour_count, tmp_path: Path) -> None:
+    assert first_run.exit_code == 0, first_run.output
+    shot = screenshot(workdir / "report" / "report.html", tmp_path / "quickstart.png")
+    assert colour_count(shot, (31, 119, 180)) > 50, "metrics chart (blue bars) not visible"
+    assert colour_count(shot, (255, 127, 14)) > 50, "metrics chart (orange bars) not visible"
