@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from searchtune.cli.common import fail, out
-from searchtune.search.java import JavaNotFoundError
-from searchtune.search.node import NodeError
+from searchtune.cli.node_commands import add_node_commands
 from searchtune.search.opensearch_ml import ClientConfig, OpenSearchML, OpenSearchMLError
 from searchtune.search.opensearch_ml import connect as ml_connect
 from searchtune.search.opensearch_ml import delete as ml_delete
@@ -23,46 +22,12 @@ app = typer.Typer(help=f"Run a local single-node OpenSearch {OPENSEARCH_VERSION}
                        "127.0.0.1), and wire a searchtune rerank endpoint into its search pipelines.",
                   no_args_is_help=True)
 
-NameOpt = Annotated[str, typer.Option("--name", help="Node name: each name has its own data folder and pid file.")]
-PortOpt = Annotated[int, typer.Option("--port", envvar="SEARCHTUNE_OS_PORT",
-                                      help="HTTP port (transport uses port+100). Default 9400, away from ES's 9200.")]
+add_node_commands(app, "opensearch", opensearch_node, default_port=9400, port_env="SEARCHTUNE_OS_PORT",
+                  heap_env="SEARCHTUNE_OS_HEAP",
+                  start_help="Start the node (idempotent) and wait until it is healthy. The first start fetches the "
+                             "distribution and the plugins with Maven and installs them (about a minute; ~0.5 GB, cached).")
+
 OsUrlOpt = Annotated[str, typer.Option("--os-url", envvar="SEARCHTUNE_OS_URL", help="OpenSearch URL.")]
-
-
-@app.command()
-def start(name: NameOpt = "default", port: PortOpt = 9400,
-          heap: Annotated[str, typer.Option(envvar="SEARCHTUNE_OS_HEAP", help="JVM heap, e.g. 512m or 1g.")] = "1g",
-          timeout: Annotated[float, typer.Option(help="Seconds to wait for cluster health.")] = 180.0) -> None:
-    """Start the node (idempotent) and wait until it is healthy. The first start fetches the distribution and the
-    plugins with Maven and installs them (about a minute; ~0.5 GB, cached)."""
-    node = opensearch_node(name=name, port=port, heap=heap)
-    try:
-        was_running = node.pid() is not None
-        url = node.start(timeout=timeout)
-    except (NodeError, JavaNotFoundError) as exc:
-        fail(str(exc))
-    out.print(f"opensearch {'already running' if was_running else 'started'} at {url} (pid {node.pid()})")
-
-
-@app.command()
-def stop(name: NameOpt = "default", port: PortOpt = 9400) -> None:
-    """Stop the node and wait for its JVM to exit. Succeeds when nothing runs."""
-    node = opensearch_node(name=name, port=port)
-    out.print("opensearch stopped" if node.stop() else "opensearch was not running")
-
-
-@app.command()
-def status(name: NameOpt = "default", port: PortOpt = 9400,
-           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Show whether the node runs and answers; exit 1 when it is not healthy."""
-    info = opensearch_node(name=name, port=port).status()
-    if as_json:
-        out.print_json(json.dumps(info))
-    else:
-        state = "healthy" if info["healthy"] else ("running, not healthy" if info["running"] else "stopped")
-        out.print(f"opensearch '{name}' {info['version']}: {state} at {info['url']} (pid {info['pid']})")
-    if not info["healthy"]:
-        raise typer.Exit(1)
 
 
 @app.command()
