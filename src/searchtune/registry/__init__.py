@@ -1,0 +1,5 @@
+"""Versioned model registry on an fsspec store: register, promote/rollback aliases, resolve for serving."""
+
+from searchtune.registry.store import ModelRef, ModelRegistry, RegistryError, resolve_model_ref
+
+__all__ = ["ModelRef", "ModelRegistry", "RegistryError", "resolve_model_ref"]

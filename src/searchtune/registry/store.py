@@ -1,0 +1,396 @@
+"""A versioned model registry on any fsspec store (local folder, s3://, oss://, memory://).
+
+Layout under ``<store>/models/<name>/``::
+
+    index.json            versions (card, metrics, files), aliases, alias history  <- the only source of truth
+    versions/<n>/...      immutable model files of version n
+    .staging/<uuid>/      uploads in progress (invisible until the index names them)
+    .lock                 held while the index is read-modified-written
+
+Why this shape: a version becomes visible only when ``index.json`` names it, and ``index.json`` is replaced whole
+(written under a temporary name, then renamed), so a crash at any point leaves either the old or the new index,
+never a half-registered version. The lock file (created exclusively) serialises read-modify-write cycles, so two
+concurrent registrations can never both read version ``n`` and overwrite each other's entry. Files are copied into
+staging outside the lock, so a slow upload does not block other writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from searchtune.config import searchtune_home, store_uri
+
+log = logging.getLogger(__name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+#: Optional files inside a model folder that describe how it was trained and how well it did.
+CARD_FILE = "training.json"
+METRICS_FILE = "metrics.json"
+#: A lock older than this is considered abandoned by a crashed writer and broken.
+STALE_LOCK_S = 120.0
+
+
+class RegistryError(Exception):
+    """Expected registry failure (unknown name/version/alias, refused delete); the message is meant for users."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME``, ``NAME@3`` or ``NAME@prod``: a model name plus an optional version number or alias."""
+
+    name: str
+    selector: str | None = None
+
+    @classmethod
+    def parse(cls, ref: str) -> "ModelRef":
+        name, _, selector = ref.partition("@")
+        if not NAME_RE.match(name):
+            raise RegistryError(f"invalid model name '{name}' (letters, digits, '.', '_', '-'; max 128)")
+        return cls(name, selector or None)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.selector}" if self.selector else self.name
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ModelRegistry:
+    """Register, list, show, promote, roll back, delete and resolve models in one fsspec store."""
+
+    def __init__(self, uri: str | None = None, cache_dir: Path | None = None):
+        self.uri = uri or store_uri()
+        self.fs, root = fsspec.core.url_to_fs(self.uri)
+        self.root = root.rstrip("/")
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        self.cache_dir = cache_dir or searchtune_home() / "cache" / "models"
+
+    # ---------------------------------------------------------------- paths
+    def _model_dir(self, name: str) -> str:
+        return f"{self.root}/models/{name}"
+
+    def _index_path(self, name: str) -> str:
+        return f"{self._model_dir(name)}/index.json"
+
+    def version_uri(self, name: str, version: int) -> str:
+        """Store path of a version's files (protocol-qualified for remote stores)."""
+        path = f"{self._model_dir(name)}/versions/{version}"
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    # ---------------------------------------------------------------- index io
+    def _read_index(self, name: str) -> dict[str, Any] | None:
+        path = self._index_path(name)
+        try:
+            with self.fs.open(path, "rb") as fh:
+                return json.loads(fh.read())
+        except FileNotFoundError:
+            return None
+
+    def _write_index(self, name: str, index: dict[str, Any]) -> None:
+        """Write under a unique temporary name, then rename over the old index (atomic on local filesystems;
+        object stores replace whole objects anyway)."""
+        final = self._index_path(name)
+        tmp = f"{self._model_dir(name)}/.index.{uuid.uuid4().hex}.tmp"
+        data = json.dumps(index, indent=2, sort_keys=True).encode()
+        if self.is_local:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        else:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, final)
+
+    @contextmanager
+    def _locked(self, name: str, timeout: float = 60.0) -> Iterator[None]:
+        """Exclusive lock per model name: an exclusively created lock file (O_EXCL locally; create-if-absent
+        elsewhere, best effort on stores without conditional writes). Stale locks of crashed writers are broken."""
+        model_dir = self._model_dir(name)
+        self.fs.makedirs(model_dir, exist_ok=True)
+        lock = f"{model_dir}/.lock"
+        token = f"{os.getpid()}-{uuid.uuid4().hex}".encode()
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            if self._try_create(lock, token):
+                break
+            self._break_if_stale(lock)
+            if time.monotonic() > deadline:
+                raise RegistryError(f"timed out waiting for the registry lock {lock}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            try:
+                self.fs.rm_file(lock)
+            except FileNotFoundError:
+                pass
+
+    def _try_create(self, path: str, token: bytes) -> bool:
+        if self.is_local:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(token)
+            return True
+        if self.fs.exists(path):
+            return False
+        self.fs.pipe_file(path, token)
+        return self.fs.cat_file(path) == token
+
+    def _break_if_stale(self, path: str) -> None:
+        try:
+            modified = self.fs.modified(path)
+        except (FileNotFoundError, NotImplementedError):
+            return
+        age = datetime.now(timezone.utc).timestamp() - _as_utc(modified).timestamp()
+        if age > STALE_LOCK_S:
+            log.warning("breaking stale registry lock %s (%.0fs old)", path, age)
+            try:
+                self.fs.rm_file(path)
+            except FileNotFoundError:
+                pass
+
+    # ---------------------------------------------------------------- queries
+    def names(self) -> list[str]:
+        base = f"{self.root}/models"
+        if not self.fs.exists(base):
+            return []
+        found = []
+        for entry in self.fs.ls(base, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if self.fs.exists(self._index_path(name)):
+                found.append(name)
+        return sorted(found)
+
+    def index(self, name: str) -> dict[str, Any]:
+        index = self._read_index(name)
+        if index is None or not index.get("versions"):
+            raise RegistryError(f"no model named '{name}' in {self.uri}")
+        return index
+
+    def list(self) -> list[dict[str, Any]]:
+        """One summary row per model: versions, aliases, latest."""
+        rows = []
+        for name in self.names():
+            index = self._read_index(name) or {}
+            versions = sorted(int(v) for v in index.get("versions", {}))
+            if versions:
+                rows.append({"name": name, "versions": versions, "latest": versions[-1],
+                             "aliases": dict(index.get("aliases", {}))})
+        return rows
+
+    def resolve_version(self, ref: str | ModelRef) -> tuple[str, int]:
+        """Turn ``NAME``, ``NAME@3``, ``NAME@latest`` or ``NAME@alias`` into ``(name, version)``."""
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        index = self.index(ref.name)
+        versions = sorted(int(v) for v in index["versions"])
+        sel = ref.selector
+        if sel is None or sel == "latest":
+            return ref.name, versions[-1]
+        if sel.isdigit():
+            if int(sel) not in versions:
+                raise RegistryError(f"'{ref.name}' has no version {sel} (versions: {versions})")
+            return ref.name, int(sel)
+        aliases = index.get("aliases", {})
+        if sel not in aliases:
+            raise RegistryError(f"'{ref.name}' has no alias '{sel}' (aliases: {sorted(aliases) or 'none'})")
+        return ref.name, int(aliases[sel])
+
+    def show(self, ref: str | ModelRef) -> dict[str, Any]:
+        """The version entry (card, metrics, files, source) plus its name, number, aliases and store location."""
+        name, version = self.resolve_version(ref)
+        index = self.index(name)
+        entry = dict(index["versions"][str(version)])
+        entry.update(name=name, version=version, uri=self.version_uri(name, version),
+                     aliases=sorted(a for a, v in index.get("aliases", {}).items() if int(v) == version))
+        return entry
+
+    # ---------------------------------------------------------------- writes
+    def register(self, name: str, source: str, metrics: dict[str, float] | None = None,
+                 description: str = "") -> int:
+        """Copy ``source`` (a local folder or any fsspec URI) into the store as the next immutable version."""
+        if not NAME_RE.match(name):
+            raise RegistryError(f"invalid model name '{name}' (letters, digits, '.', '_', '-'; max 128)")
+        src_fs, src_root = fsspec.core.url_to_fs(source)
+        if not src_fs.isdir(src_root):
+            raise RegistryError(f"model source '{source}' is not a folder")
+        files = sorted(p for p in src_fs.find(src_root) if not src_fs.isdir(p))
+        if not files:
+            raise RegistryError(f"model source '{source}' is empty")
+        staging = f"{self._model_dir(name)}/.staging/{uuid.uuid4().hex}"
+        manifest = {}
+        for path in files:
+            rel = path[len(src_root.rstrip("/")) + 1:]
+            manifest[rel] = self._copy_file(src_fs, path, f"{staging}/{rel}")
+        card = self._read_json(src_fs, f"{src_root.rstrip('/')}/{CARD_FILE}", source)
+        found_metrics = self._read_json(src_fs, f"{src_root.rstrip('/')}/{METRICS_FILE}", source)
+        card_metrics = card.get("metrics") if isinstance(card, dict) else None
+        merged_metrics = {**(card_metrics or {}), **(found_metrics or {}), **(metrics or {})}
+        with self._locked(name):
+            index = self._read_index(name) or {"name": name, "versions": {}, "aliases": {}, "alias_history": {}}
+            version = self._next_version(name, index)
+            final = f"{self._model_dir(name)}/versions/{version}"
+            self.fs.makedirs(f"{self._model_dir(name)}/versions", exist_ok=True)
+            self.fs.mv(staging, final, recursive=True)
+            index["versions"][str(version)] = {
+                "created": _now(), "source": source, "description": description,
+                "card": card or {}, "metrics": merged_metrics, "files": manifest,
+                "size_bytes": sum(f["size"] for f in manifest.values()),
+            }
+            self._write_index(name, index)
+        self._cleanup_staging(name)
+        log.info("registered %s version %d from %s", name, version, source)
+        return version
+
+    def promote(self, name: str, version: int | str, alias: str = "prod") -> None:
+        """Point ``alias`` at ``version``; the previous target is kept in the alias history for rollback."""
+        if not ALIAS_RE.match(alias) or alias == "latest":
+            raise RegistryError(f"invalid alias '{alias}' (must start with a letter; 'latest' is reserved)")
+        with self._locked(name):
+            index = self.index(name)
+            if str(version) not in index["versions"]:
+                raise RegistryError(f"'{name}' has no version {version}")
+            history = index.setdefault("alias_history", {}).setdefault(alias, [])
+            if index["aliases"].get(alias) != int(version):
+                history.append({"version": int(version), "at": _now()})
+            index["aliases"][alias] = int(version)
+            self._write_index(name, index)
+
+    def rollback(self, name: str, alias: str = "prod") -> int:
+        """Move ``alias`` back to the version it pointed at before the last promote (skipping deleted ones)."""
+        with self._locked(name):
+            index = self.index(name)
+            history = index.get("alias_history", {}).get(alias, [])
+            current = index.get("aliases", {}).get(alias)
+            if current is None:
+                raise RegistryError(f"'{name}' has no alias '{alias}'")
+            while history and history[-1]["version"] == current:
+                history.pop()
+            while history and str(history[-1]["version"]) not in index["versions"]:
+                history.pop()
+            if not history:
+                raise RegistryError(f"alias '{alias}' of '{name}' has no earlier version to roll back to")
+            previous = history[-1]["version"]
+            index["aliases"][alias] = previous
+            self._write_index(name, index)
+            return previous
+
+    def delete(self, name: str, version: int | str) -> None:
+        """Remove a version; refused while any alias points at it (move or roll back the alias first)."""
+        with self._locked(name):
+            index = self.index(name)
+            if str(version) not in index["versions"]:
+                raise RegistryError(f"'{name}' has no version {version}")
+            pointing = sorted(a for a, v in index.get("aliases", {}).items() if int(v) == int(version))
+            if pointing:
+                raise RegistryError(f"refusing to delete {name}@{version}: alias(es) {', '.join(pointing)} "
+                                    f"point at it; promote another version or roll back first")
+            del index["versions"][str(version)]
+            self._write_index(name, index)  # invisible first, then the files go
+        try:
+            self.fs.rm(f"{self._model_dir(name)}/versions/{version}", recursive=True)
+        except FileNotFoundError:
+            pass
+
+    # ---------------------------------------------------------------- serving
+    def resolve(self, ref: str | ModelRef) -> Path:
+        """A local folder holding the version's files: the store folder itself for local stores, else a
+        download into the cache (to a temporary folder, renamed into place when complete)."""
+        name, version = self.resolve_version(ref)
+        if self.is_local:
+            return Path(f"{self._model_dir(name)}/versions/{version}")
+        target = self.cache_dir / name / str(version)
+        if target.is_dir():
+            return target
+        tmp = target.parent / f".{version}.{uuid.uuid4().hex}.tmp"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        self.fs.get(f"{self._model_dir(name)}/versions/{version}/", str(tmp), recursive=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process won the race; theirs is complete too
+            shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    # ---------------------------------------------------------------- helpers
+    def _next_version(self, name: str, index: dict[str, Any]) -> int:
+        """One above every version ever seen, including folders of a crashed registration that never made it into
+        the index (never reuse a number: a number always means the same files)."""
+        numbers = [int(v) for v in index["versions"]]
+        numbers.append(int(index.get("last_version", 0)))
+        vdir = f"{self._model_dir(name)}/versions"
+        if self.fs.exists(vdir):
+            numbers += [int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.fs.ls(vdir, detail=False)
+                        if p.rstrip("/").rsplit("/", 1)[-1].isdigit()]
+        version = max(numbers, default=0) + 1
+        index["last_version"] = version
+        return version
+
+    def _copy_file(self, src_fs, src: str, dst: str) -> dict[str, Any]:
+        digest = hashlib.sha256()
+        size = 0
+        parent = dst.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        with src_fs.open(src, "rb") as fin, self.fs.open(dst, "wb") as fout:
+            while chunk := fin.read(4 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+        return {"size": size, "sha256": digest.hexdigest()}
+
+    @staticmethod
+    def _read_json(fs, path: str, source: str) -> dict | None:
+        if not fs.exists(path):
+            return None
+        try:
+            with fs.open(path, "rb") as fh:
+                return json.loads(fh.read())
+        except json.JSONDecodeError as exc:
+            raise RegistryError(f"{source}/{path.rsplit('/', 1)[-1]}: invalid JSON at line {exc.lineno}: {exc.msg}")
+
+    def _cleanup_staging(self, name: str) -> None:
+        """Remove staging folders abandoned more than an hour ago by crashed registrations."""
+        staging = f"{self._model_dir(name)}/.staging"
+        try:
+            entries = self.fs.ls(staging, detail=True)
+        except FileNotFoundError:
+            return
+        cutoff = time.time() - 3600
+        for entry in entries:
+            mtime = entry.get("mtime") or entry.get("created")
+            if isinstance(mtime, (int, float)) and mtime < cutoff:
+                self.fs.rm(entry["name"], recursive=True)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def resolve_model_ref(ref: str, store: str | None = None) -> Path:
+    """What ``serve --model`` accepts: an existing folder as is, else a registry reference in ``store``."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path.resolve()
+    return ModelRegistry(store).resolve(ref)

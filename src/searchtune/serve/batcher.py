@@ -1,0 +1,145 @@
+"""An asyncio dynamic batcher shared by every route of the server.
+
+Why: a request of one query and 50 documents is 50 model inputs; concurrent callers' inputs are merged into
+micro-batches so the model runs few large forward passes instead of many small ones. Inputs are sorted by token
+length before batching (less padding), each batch is bounded by inputs and by padded tokens, and when the worker is
+idle it waits at most ``max_wait_s`` for company. Inference runs in one worker thread so the event loop keeps
+accepting requests while the model computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Item:
+    unit: Any
+    tokens: int
+    future: asyncio.Future
+
+
+@dataclass
+class BatchStats:
+    """Callbacks the batcher reports to (Prometheus metrics in the server); all optional."""
+
+    on_batch: Callable[[int, int], None] | None = None  # (inputs, padded tokens)
+    on_queue: Callable[[int], None] | None = None  # queue depth
+
+
+class DynamicBatcher:
+    def __init__(self, run: Callable[[list[Any]], list[Any]], count_tokens: Callable[[list[Any]], list[int]],
+                 max_length: int, max_batch_inputs: int = 64, max_batch_tokens: int = 8192,
+                 max_wait_s: float = 0.002, stats: BatchStats | None = None):
+        self._run = run
+        self._count = count_tokens
+        self.max_length = max_length
+        self.max_batch_inputs = max_batch_inputs
+        self.max_batch_tokens = max_batch_tokens
+        self.max_wait_s = max_wait_s
+        self.stats = stats or BatchStats()
+        self._queue: deque[_Item] = deque()
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="searchtune-infer")
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._worker())
+
+    async def submit(self, units: list[Any]) -> tuple[list[Any], list[int]]:
+        """Queue ``units``; return their results in order plus each unit's token count before truncation."""
+        if self._closing:
+            raise RuntimeError("batcher is closed")
+        counts = self._count(units)
+        loop = asyncio.get_running_loop()
+        items = [_Item(u, min(c, self.max_length), loop.create_future()) for u, c in zip(units, counts)]
+        self._queue.extend(items)
+        self._report_queue()
+        self._wakeup.set()
+        return list(await asyncio.gather(*(i.future for i in items))), counts
+
+    async def close(self) -> None:
+        """Finish everything queued, then stop the worker and its thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def _report_queue(self) -> None:
+        if self.stats.on_queue:
+            self.stats.on_queue(len(self._queue))
+
+    def _take(self) -> list[_Item]:
+        """A window of pending inputs (a few batches' worth, so sorting by length has something to sort)."""
+        window: list[_Item] = []
+        while self._queue and len(window) < 4 * self.max_batch_inputs:
+            item = self._queue.popleft()
+            if not item.future.done():  # skip inputs of requests that timed out or disconnected
+                window.append(item)
+        self._report_queue()
+        return window
+
+    def _split(self, window: list[_Item]) -> list[list[_Item]]:
+        window.sort(key=lambda i: i.tokens, reverse=True)
+        batches, current = [], []
+        for item in window:
+            longest = current[0].tokens if current else item.tokens  # sorted: the first is the longest
+            if current and (len(current) >= self.max_batch_inputs or
+                            longest * (len(current) + 1) > self.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(item)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _run_batches(self, batches: list[list[_Item]]) -> list[list[Any] | BaseException]:
+        out: list[list[Any] | BaseException] = []
+        for batch in batches:
+            try:
+                out.append(self._run([i.unit for i in batch]))
+            except Exception as exc:  # reported to the callers of this batch only
+                log.exception("inference failed for a batch of %d", len(batch))
+                out.append(exc)
+            if self.stats.on_batch:
+                self.stats.on_batch(len(batch), len(batch) * batch[0].tokens)
+        return out
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if len(self._queue) < self.max_batch_inputs and self.max_wait_s > 0 and not self._closing:
+                await asyncio.sleep(self.max_wait_s)  # let concurrent callers join this batch
+            window = self._take()
+            if not window:
+                continue
+            batches = self._split(window)
+            results = await loop.run_in_executor(self._executor, self._run_batches, batches)
+            for batch, result in zip(batches, results):
+                for k, item in enumerate(batch):
+                    if item.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        item.future.set_exception(result)
+                    else:
+                        item.future.set_result(result[k])

@@ -1,0 +1,223 @@
+"""The served model and its hot swap.
+
+A :class:`LoadedModel` is a backend plus its own batcher. Each request pins the model that is current when it
+arrives and finishes on it, so when ``promote`` moves the alias the server follows, the new version is loaded beside
+the old one, warmed, and swapped in with one assignment; the old one is closed only once its last in-flight request
+is done. No request ever sees a half-loaded model or a freed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from searchtune.registry.store import ModelRegistry, RegistryError
+from searchtune.serve.backends import Backend, load_backend
+from searchtune.serve.batcher import BatchStats, DynamicBatcher
+from searchtune.serve.metrics import ServerMetrics
+from searchtune.serve.settings import ServeSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    backend: Backend
+    batcher: DynamicBatcher
+    name: str
+    version: int | None
+    path: str
+    loaded_at: float = field(default_factory=time.time)
+    inflight: int = 0
+
+    @property
+    def kind(self) -> str:
+        return self.backend.kind
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.name, "object": "model", "owned_by": "searchtune", "created": int(self.loaded_at),
+                "version": self.version, "path": self.path, **self.backend.describe()}
+
+
+@dataclass
+class Scored:
+    scores: list[float]
+    tokens: int
+
+
+class ModelNotReady(RuntimeError):
+    pass
+
+
+class UnsupportedKind(RuntimeError):
+    pass
+
+
+class Engine:
+    """Owns the current model, the registry watch and the scoring entry points every route calls."""
+
+    def __init__(self, settings: ServeSettings, metrics: ServerMetrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.current: LoadedModel | None = None
+        self.error: str | None = None
+        self._watch_task: asyncio.Task | None = None
+        self._load_task: asyncio.Task | None = None
+        self._registry = ModelRegistry(settings.store) if settings.is_registry_ref else None
+        self._failed_version: int | None = None  # a version that failed to load is not retried every poll
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load in the background so /health answers at once and /ready turns true when the model is warm."""
+        self._load_task = asyncio.create_task(self._initial_load())
+
+    async def _initial_load(self) -> None:
+        try:
+            version, path = await asyncio.to_thread(self._resolve)
+            self.current = await self._load(path, version)
+            self._publish_info()
+            if self._registry is not None and self.settings.poll_interval_s > 0:
+                self._watch_task = asyncio.create_task(self._watch())
+        except Exception as exc:
+            self.error = f"model load failed: {exc}"
+            log.exception("model load failed")
+
+    async def stop(self) -> None:
+        for task in (self._watch_task, self._load_task):
+            if task and not task.done():
+                task.cancel()
+        if self.current:
+            await self.current.batcher.close()
+            self.current.backend.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def _resolve(self) -> tuple[int | None, str]:
+        if self._registry is None:
+            return None, str(Path(self.settings.model).expanduser().resolve())
+        name, version = self._registry.resolve_version(self.settings.model)
+        return version, str(self._registry.resolve(f"{name}@{version}"))
+
+    async def _load(self, path: str, version: int | None) -> LoadedModel:
+        s = self.settings
+
+        def load() -> Backend:
+            backend = load_backend(path, backend=s.backend, precision=s.precision, quantize=s.quantize,
+                                   max_length=s.max_length, device=s.device)
+            backend.warm()
+            return backend
+
+        backend = await asyncio.to_thread(load)
+        batcher = DynamicBatcher(backend.run, backend.count_tokens, backend.max_length,
+                                 max_batch_inputs=s.max_batch_inputs, max_batch_tokens=s.max_batch_tokens,
+                                 max_wait_s=s.max_wait_ms / 1000,
+                                 stats=BatchStats(on_batch=self.metrics.on_batch,
+                                                  on_queue=self.metrics.queue_depth.set))
+        batcher.start()
+        name = self.settings.model.partition("@")[0] if self._registry else Path(path).name
+        log.info("serving %s version %s from %s with %s", name, version, path, backend.describe())
+        return LoadedModel(backend=backend, batcher=batcher, name=name, version=version, path=path)
+
+    def _publish_info(self) -> None:
+        if self.current:
+            info = {k: str(v) for k, v in self.current.describe().items()}
+            self.metrics.model.info(info)
+
+    # ------------------------------------------------------------ hot swap
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                await self.check_for_update()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.metrics.swaps.labels("failed").inc()
+                log.exception("hot swap failed; still serving version %s",
+                              self.current.version if self.current else None)
+
+    async def check_for_update(self) -> bool:
+        """Swap to the version the alias points at now, if it moved. Returns True when a swap happened."""
+        if self._registry is None or self.current is None:
+            return False
+        try:
+            version, path = await asyncio.to_thread(self._resolve)
+        except RegistryError as exc:
+            log.warning("registry check failed: %s", exc)
+            return False
+        if version == self.current.version or version == self._failed_version:
+            return False
+        log.info("alias %s moved: %s -> %s; loading beside the current model", self.settings.model,
+                 self.current.version, version)
+        try:
+            new = await self._load(path, version)
+        except Exception:
+            self._failed_version = version
+            raise
+        old, self.current = self.current, new  # the switch: one assignment on the event loop
+        self._publish_info()
+        self.metrics.swaps.labels("ok").inc()
+        asyncio.create_task(self._retire(old))
+        return True
+
+    async def _retire(self, old: LoadedModel) -> None:
+        deadline = time.monotonic() + self.settings.request_timeout_s + 5
+        while old.inflight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await old.batcher.close()
+        old.backend.close()
+        del old
+        gc.collect()
+        log.info("previous model freed")
+
+    # ------------------------------------------------------------ scoring
+    def _pin(self) -> LoadedModel:
+        model = self.current
+        if model is None:
+            raise ModelNotReady(self.error or "model is loading")
+        model.inflight += 1
+        return model
+
+    async def rerank(self, query: str, documents: list[str]) -> Scored:
+        """One score per document, in input order: cross-encoder logits/probabilities, or cosine similarity."""
+        model = self._pin()
+        try:
+            if not documents:
+                return Scored([], 0)
+            if model.kind == "cross-encoder":
+                scores, counts = await model.batcher.submit([(query, d) for d in documents])
+            else:
+                vectors, counts = await model.batcher.submit([query, *documents])
+                q = np.asarray(vectors[0])
+                scores = [float(np.dot(np.asarray(v), q)) for v in vectors[1:]]
+            self._account(counts, model.backend.max_length, len(documents))
+            return Scored([float(s) for s in scores], sum(counts))
+        finally:
+            model.inflight -= 1
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        model = self._pin()
+        try:
+            if model.kind != "embedding":
+                raise UnsupportedKind(f"the served model is a {model.kind}; embeddings need an embedding model")
+            if not texts:
+                return [], 0
+            vectors, counts = await model.batcher.submit(list(texts))
+            self._account(counts, model.backend.max_length, len(texts))
+            return [np.asarray(v, dtype=np.float32).tolist() for v in vectors], sum(counts)
+        finally:
+            model.inflight -= 1
+
+    def _account(self, counts: list[int], max_length: int, docs: int) -> None:
+        self.metrics.tokens.inc(sum(counts))
+        self.metrics.truncations.inc(sum(1 for c in counts if c > max_length))
+        self.metrics.documents.inc(docs)

@@ -1,0 +1,101 @@
+"""Bearer API keys and request-size limits.
+
+Keys are kept only as sha256 digests and compared with :func:`hmac.compare_digest` against every stored digest
+(constant time, no early exit), so neither memory dumps nor timing reveal a key. A missing key is 401, a wrong one
+403. The body-size limit is enforced while the body streams in, so a huge upload is refused without being buffered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+
+from fastapi import Request
+
+from searchtune.serve.errors import ApiError
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_key_hashes(keys: list[str] | None = None, hashes: list[str] | None = None) -> list[str]:
+    """Raw keys are hashed at once; ``sha256:<hex>`` or bare 64-hex digests are taken as already hashed."""
+    out = [hash_key(k) for k in (keys or []) if k]
+    for h in hashes or []:
+        h = h.strip().removeprefix("sha256:").lower()
+        if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+            raise ValueError("an API key hash must be 64 hex characters (sha256), optionally prefixed 'sha256:'")
+        out.append(h)
+    return out
+
+
+def make_auth_dependency(key_hashes: list[str]):
+    digests = [bytes.fromhex(h) for h in key_hashes]
+
+    async def require_key(request: Request) -> None:
+        if not digests:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "Unauthorized", "missing bearer API key (Authorization: Bearer <key>)",
+                           headers={"WWW-Authenticate": "Bearer"})
+        presented = hashlib.sha256(token.strip().encode()).digest()
+        ok = False
+        for digest in digests:  # no short-circuit: time does not depend on which key matched
+            ok |= hmac.compare_digest(presented, digest)
+        if not ok:
+            raise ApiError(403, "Forbidden", "invalid API key")
+
+    return require_key
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: 413 with a JSON body naming ``max_body_bytes`` when a body is larger than the limit."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return await self._reject(send, int(length))
+        # Read the body here (FastAPI buffers it anyway), refusing as soon as it passes the limit, then replay it.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                return await self._reject(send, received)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send, size: int) -> None:
+        body = json.dumps({"code": "PayloadTooLarge", "limit": "max_body_bytes", "max": self.max_bytes,
+                           "actual": size, "request_id": uuid.uuid4().hex,
+                           "message": f"request body of {size} bytes exceeds max_body_bytes={self.max_bytes}"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

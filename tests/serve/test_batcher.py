@@ -1,0 +1,101 @@
+"""The dynamic batcher in-process with a real asyncio loop. The "model" is a plain function that records the
+batches it receives, so the tests can see merging, sorting and bounds (the real models are tested over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from searchtune.serve.batcher import DynamicBatcher
+
+
+def make(max_inputs: int = 8, max_tokens: int = 10_000, wait: float = 0.01, fail_on: str | None = None):
+    seen: list[list[str]] = []
+    lock = threading.Lock()
+
+    def run(units: list[str]) -> list[int]:
+        with lock:
+            seen.append(list(units))
+        if fail_on and fail_on in units:
+            raise ValueError("model failed")
+        return [len(u) for u in units]
+
+    def count(units: list[str]) -> list[int]:
+        return [len(u) for u in units]
+
+    return DynamicBatcher(run, count, max_length=20, max_batch_inputs=max_inputs, max_batch_tokens=max_tokens,
+                          max_wait_s=wait), seen
+
+
+def test_concurrent_requests_are_merged_sorted_and_bounded() -> None:
+    async def main():
+        batcher, seen = make(max_inputs=8, max_tokens=60)
+        batcher.start()
+        requests = [[f"{'x' * (i + j)}" for j in range(1, 4)] for i in range(6)]
+        results = await asyncio.gather(*(batcher.submit(r) for r in requests))
+        await batcher.close()
+        return requests, results, seen
+
+    requests, results, seen = asyncio.run(main())
+    for request, (out, counts) in zip(requests, results):
+        assert out == [len(u) for u in request] and counts == [len(u) for u in request]
+    assert sum(len(b) for b in seen) == 18
+    assert len(seen) < 6  # merged across callers
+    for batch in seen:
+        lengths = [min(len(u), 20) for u in batch]
+        assert lengths == sorted(lengths, reverse=True)  # sorted by length
+        assert len(batch) <= 8 and lengths[0] * len(batch) <= 60  # bounded by inputs and padded tokens
+
+
+def test_truncated_lengths_bound_batches_but_counts_are_reported_raw() -> None:
+    async def main():
+        batcher, seen = make(max_inputs=64, max_tokens=40)
+        batcher.start()
+        out = await batcher.submit(["y" * 100, "y" * 100, "z"])
+        await batcher.close()
+        return out, seen
+
+    (out, counts), seen = asyncio.run(main())
+    assert counts == [100, 100, 1]  # truncation is counted from these
+    assert [len(b) for b in seen] == [2, 1]  # 2 x min(100, 20) = 40 tokens fits, a third does not
+
+
+def test_a_failing_batch_fails_only_its_callers() -> None:
+    async def main():
+        batcher, _ = make(max_inputs=1, wait=0, fail_on="boom")
+        batcher.start()
+        ok, bad = await asyncio.gather(batcher.submit(["fine"]), batcher.submit(["boom"]), return_exceptions=True)
+        await batcher.close()
+        return ok, bad
+
+    ok, bad = asyncio.run(main())
+    assert ok == ([4], [4])
+    assert isinstance(bad, ValueError)
+
+
+def test_cancelled_requests_are_skipped_and_close_drains() -> None:
+    async def main():
+        batcher, seen = make(max_inputs=4, wait=0.05)
+        batcher.start()
+        task = asyncio.create_task(batcher.submit(["gone"]))
+        await asyncio.sleep(0)
+        task.cancel()
+        kept = asyncio.create_task(batcher.submit(["kept"]))
+        await asyncio.sleep(0)  # let it enqueue
+        await batcher.close()  # finishes what is queued
+        return await kept, seen
+
+    (out, _), seen = asyncio.run(main())
+    assert out == [4]
+    assert ["gone"] not in seen and any("kept" in b for b in seen)
+    with pytest.raises(RuntimeError):
+        asyncio.run(_submit_after_close())
+
+
+async def _submit_after_close():
+    batcher, _ = make()
+    batcher.start()
+    await batcher.close()
+    await batcher.submit(["late"])
