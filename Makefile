@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup system-deps test test-fast quickstart benchmarks clean-nodes
+.PHONY: setup system-deps test test-fast quickstart benchmarks clean-nodes constraints
 
 setup: system-deps $(STAMP)
 
@@ -23,12 +23,16 @@ system-deps:
 	    pkgs=$$(echo $$missing | sed 's/mvn/maven/'); apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null; \
 	  else echo "missing system packages:$$missing (install them with your package manager)"; fi; fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install --quiet torch
 	@test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# Refresh constraints.txt from the working virtualenv (after changing dependencies and running the tests).
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(searchtune|torch|triton|nvidia-|cuda-)' > constraints.txt
 
 test: setup
 	$(PY) -m pytest
