@@ -230,7 +230,7 @@ def _one_line_error(result, needle: str) -> None:
 
 def test_s3_failures_are_one_clear_line(s3, mini_src: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, bucket = s3
-    _one_line_error(runner.invoke(app, ["data", "stage", str(mini_src), f"s3://no-such-bucket-t-data/x"]),
+    _one_line_error(runner.invoke(app, ["data", "stage", str(mini_src), "s3://no-such-bucket-t-data/x"]),
                     "does the bucket exist")
     dead = f"http://127.0.0.1:{_free_port()}"
     _one_line_error(runner.invoke(app, ["data", "stage", str(mini_src), f"s3://{bucket}/x", "--endpoint-url", dead]),

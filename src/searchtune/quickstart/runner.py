@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import random
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path

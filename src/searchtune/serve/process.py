@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -15,53 +12,16 @@ from pathlib import Path
 
 import httpx
 
+from searchtune.subprocesses import ChildProcess, free_port, searchtune_argv
+
 
 class ServerStartError(RuntimeError):
     pass
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _serve_argv() -> list[str]:
-    script = Path(sys.executable).parent / "searchtune"
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "from searchtune.cli.main import app; app()"]
-
-
 @dataclass
-class ServerProcess:
-    url: str
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM (graceful: in-flight requests finish), then SIGKILL after ``timeout``."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-    def __enter__(self) -> "ServerProcess":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+class ServerProcess(ChildProcess):
+    port: int = 0
 
 
 def start_server_process(model_ref: str, port: int = 0, backend: str = "auto",
@@ -79,7 +39,7 @@ def start_server_process(model_ref: str, port: int = 0, backend: str = "auto",
         child_env.setdefault("TOKENIZERS_PARALLELISM", "false")
         if api_key:
             child_env["SEARCHTUNE_API_KEY"] = api_key
-        argv = [*_serve_argv(), "serve", "--model", model_ref, "--backend", backend, "--host", host,
+        argv = [*searchtune_argv(), "serve", "--model", model_ref, "--backend", backend, "--host", host,
                 "--port", str(chosen), *extra_args]
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=child_env,
                                 start_new_session=True)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from searchtune.serve.engine import Engine, ModelNotReady, Scored, UnsupportedKind
 from searchtune.serve.errors import ApiError

@@ -3,62 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from searchtune.subprocesses import ChildProcess, searchtune_argv
 
 
 class GatewayStartError(RuntimeError):
     pass
 
 
-@dataclass
-class GatewayHandle:
-    url: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def logs(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout``; removes the temporary folder (log included); idempotent."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        shutil.rmtree(self.log_path.parent, ignore_errors=True)
-
-    def __enter__(self) -> GatewayHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def _gateway_command() -> list[str]:
-    """``searchtune gateway`` from this interpreter's environment; ``python -m`` when the script is not installed."""
-    script = Path(sys.executable).parent / "searchtune"
-    if script.exists():
-        return [str(script), "gateway"]
-    found = shutil.which("searchtune")
-    return [found, "gateway"] if found else [sys.executable, "-m", "searchtune.cli.gateway"]
+class GatewayHandle(ChildProcess):
+    """The gateway child process (see :class:`searchtune.subprocesses.ChildProcess`)."""
 
 
 def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", timeout_s: float | None = None,
@@ -68,7 +28,7 @@ def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", t
     workdir = Path(tempfile.mkdtemp(prefix="searchtune-gateway-"))
     ready = workdir / "url"
     log_path = workdir / "gateway.log"
-    cmd = [*_gateway_command(), "--es-url", es_url, "--host", host, "--port", str(port), "--ready-file", str(ready)]
+    cmd = [*searchtune_argv(), "gateway", "--es-url", es_url, "--host", host, "--port", str(port), "--ready-file", str(ready)]
     if timeout_s is not None:
         cmd += ["--timeout", str(timeout_s)]
     cmd += extra_args or []
