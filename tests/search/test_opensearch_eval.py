@@ -13,6 +13,7 @@ import pytest
 
 from searchtune.data.records import Document
 from searchtune.eval.metrics import evaluate
+from searchtune.eval.pipeline_run import search_through_pipeline
 from searchtune.eval.rerank import rerank_run
 from searchtune.scoring import load_scorer
 from searchtune.search import opensearch_ml as osml
@@ -33,8 +34,10 @@ def test_pipeline_reproduces_in_process_ndcg(opensearch_url, os_rerank_server, o
     name, pipe = f"st8-eval-{os.getpid()}", f"st8-eval-pipe-{os.getpid()}"
     osml.connect(opensearch_url, os_rerank_server.url, pipe, name=name)
     try:
-        bm25, sources = osml.pipeline_run(opensearch_url, os_scifact_index, queries, None, top_k=TOP_K)
-        through_os, _ = osml.pipeline_run(opensearch_url, os_scifact_index, queries, pipe, top_k=TOP_K)
+        plain = search_through_pipeline(opensearch_url, os_scifact_index, None, queries, size=TOP_K,
+                                        with_source=True, rank_scores=False)
+        bm25, sources = plain.run, plain.sources
+        through_os = search_through_pipeline(opensearch_url, os_scifact_index, pipe, queries, size=TOP_K).run
     finally:
         osml.delete(opensearch_url, pipe, name=name)
     for qid in queries:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from searchtune.data.records import Query
 
 log = logging.getLogger(__name__)
 
@@ -386,29 +385,3 @@ def smoke_query(url: str, index: str, pipeline: str, query_text: str, fields: Se
     body = rerank_search_body({"multi_match": {"query": query_text, "fields": list(fields)}}, query_text, size)
     with OpenSearchML(url, timeout=timeout) as ml:
         return ml.search(index, body, pipeline)["hits"]["hits"]
-
-
-def pipeline_run(url: str, index: str, queries: Mapping[str, Query], pipeline: str | None,
-                 fields: Sequence[str] = ("title", "text"), top_k: int = 100, timeout: float = 120.0,
-                 on_progress: Callable[[int], None] | None = None) -> tuple[dict[str, dict[str, float]],
-                                                                            dict[str, dict[str, Any]]]:
-    """BM25 top-``top_k`` per query through search pipeline ``pipeline`` (``None``: plain BM25), one search per
-    query because OpenSearch 2.19's ``_msearch`` accepts no ``search_pipeline``. Returns the run
-    (``run[qid][doc_id] = score``, the rerank processor's scores when a pipeline is set) and each hit's source."""
-    run: dict[str, dict[str, float]] = {}
-    sources: dict[str, dict[str, Any]] = {}
-    with OpenSearchML(url, timeout=timeout) as ml:
-        for qid, query in queries.items():
-            # no track_total_hits=false: neural-search 2.19.1's rerank processor then fails with a
-            # NullPointerException on SearchHits.getTotalHits()
-            body = rerank_search_body({"multi_match": {"query": query.text, "fields": list(fields)}}, query.text,
-                                      top_k)
-            if pipeline is None:
-                body.pop("ext")
-            hits = ml.search(index, body, pipeline)["hits"]["hits"]
-            run[qid] = {hit["_id"]: float(hit["_score"]) for hit in hits}
-            for hit in hits:
-                sources[hit["_id"]] = hit.get("_source", {})
-            if on_progress:
-                on_progress(1)
-    return run, sources
