@@ -1,7 +1,9 @@
-"""``searchtune eval``: measure retrieval quality on a dataset split."""
+"""``searchtune eval``: measure retrieval quality on a dataset split, optionally reranked by a model."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +14,10 @@ from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_b
 from searchtune.data import DatasetError, load_dataset
 from searchtune.eval.metrics import evaluate, write_json, write_trec_run
 from searchtune.eval.tables import metrics_table
-from searchtune.search.client import es_client
+from searchtune.search.client import search_client
 from searchtune.search.retrieval import bm25_search, parse_fields
+
+log = logging.getLogger(__name__)
 
 
 def eval_command(
@@ -24,25 +28,182 @@ def eval_command(
     fields: Annotated[str, typer.Option(help="Fields and boosts for multi_match, e.g. 'title^2,text'.")] = "title,text",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics and per-query scores as JSON.")] = None,
     run_out: Annotated[Path | None, typer.Option("--run", help="Write the ranking as a TREC run file.")] = None,
+    rerank: Annotated[str | None, typer.Option(
+        "--rerank", envvar="SEARCHTUNE_RERANK",
+        help="Rerank BM25's top-k with a model (HF id or folder; cross-encoder scores or embedding cosine) or an "
+             "http(s):// endpoint speaking POST /v1/rerank (e.g. `searchtune serve`).")] = None,
+    rerank_top_k: Annotated[int, typer.Option("--rerank-top-k", help="BM25 candidates reranked per query.")] = 100,
+    fusion_weight: Annotated[float | None, typer.Option(
+        "--fusion-weight", min=0.0, max=1.0,
+        help="Also report min-max fusion: weight*model + (1-weight)*BM25.")] = None,
+    tune_fusion: Annotated[bool, typer.Option(
+        "--tune-fusion", help="Pick the fusion weight on a dev split (the model's own dev queries from "
+                              "training.json, else --dev-split), never on the evaluated split.")] = False,
+    dev_split: Annotated[str | None, typer.Option(
+        "--dev-split", help="Split used to tune the fusion weight (default: the model's training dev queries, "
+                            "else 'dev', else 10% carved from 'train').")] = None,
+    rerank_kind: Annotated[str | None, typer.Option("--rerank-kind", help="cross-encoder | embedding "
+                                                                          "(default: detected).")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto | fp32 | bf16 for a local model.")] = "auto",
+    max_length: Annotated[int, typer.Option("--max-length", help="Max tokens per input for a local model.")] = 256,
+    max_queries: Annotated[int | None, typer.Option(
+        "--max-queries", min=1, help="Evaluate only the first N judged queries of the split (quick checks).")] = None,
+    search_pipeline: Annotated[str | None, typer.Option(
+        "--search-pipeline", help="Also evaluate what applications get from "
+        "/{index}/_search?search_pipeline=NAME at --es-url (a searchtune gateway in front of Elasticsearch or "
+        "OpenSearch, or an OpenSearch cluster with a rerank pipeline), one search per query.")] = None,
     es_url: EsUrlOption = DEFAULT_ES,
 ) -> None:
-    """BM25 retrieval through the cluster, scored with NDCG@10, MRR@10, Recall@100 and MAP (ir-measures)."""
+    """BM25 retrieval through the cluster, scored with NDCG@10, MRR@10, Recall@100 and MAP (ir-measures).
+
+    With --rerank, the model's reranking (and with --fusion-weight/--tune-fusion its fusion with BM25) is reported
+    side by side with BM25, plus per-query wins/losses on NDCG@10. With --search-pipeline, the pipeline's results
+    (e.g. the gateway's `bailian-rerank`) are reported the same way. Works against Elasticsearch and OpenSearch.
+    """
+    if (fusion_weight is not None or tune_fusion) and not rerank:
+        fail("--fusion-weight/--tune-fusion need --rerank MODEL_OR_URL")
     try:
         ds = load_dataset(dataset)
         qrels = ds.split_qrels(split)
     except DatasetError as exc:
         fail(str(exc))
     queries = ds.split_queries(split)
-    client = es_client(es_url)
+    if max_queries:
+        queries = dict(list(queries.items())[:max_queries])
+        qrels = {qid: qrels[qid] for qid in queries}
+    try:
+        client = search_client(es_url)
+    except Exception as exc:  # noqa: BLE001 - unreachable cluster: one clear line
+        fail(f"cannot reach the cluster at {es_url}: {exc}")
+    want_docs = rerank is not None
     try:
         with progress_bar(f"BM25 {ds.name}/{split}", len(queries)) as advance:
-            run, _ = bm25_search(client, index, queries, fields=parse_fields(fields), top_k=top_k, on_progress=advance)
+            run, hit_docs = bm25_search(client, index, queries, fields=parse_fields(fields), top_k=top_k,
+                                        with_source=want_docs, on_progress=advance)
     except (ApiError, TransportError) as exc:
         fail(f"search on '{index}' at {es_url} failed: {exc}")
     results = {"BM25": evaluate(qrels, run)}
+    payload: dict = {"dataset": ds.name, "split": split, "index": index, "fields": fields, "top_k": top_k}
+    final_run, tag = run, "bm25"
+    if rerank:
+        final_run, tag = _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload,
+                                 rerank, rerank_top_k, fusion_weight, tune_fusion, dev_split, rerank_kind, precision,
+                                 max_length, es_url)
+    if search_pipeline:
+        final_run, tag = _through_pipeline(es_url, index, search_pipeline, queries, qrels, fields, top_k, results,
+                                           payload), "pipeline"
     out.print(metrics_table(results, title=f"{ds.name} / {split}"))
+    if "wins_losses" in payload:
+        for system, wl in payload["wins_losses"].items():
+            out.print(f"{system} vs BM25 on NDCG@10: {wl['wins']} wins, {wl['losses']} losses, {wl['ties']} ties")
     if json_out:
-        write_json({"dataset": ds.name, "split": split, "index": index, "fields": fields, "top_k": top_k,
-                    "systems": {name: r.to_dict() for name, r in results.items()}}, json_out)
+        payload["systems"] = {name: r.to_dict() for name, r in results.items()}
+        write_json(payload, json_out)
     if run_out:
-        write_trec_run(run, run_out, tag="bm25")
+        write_trec_run(final_run, run_out, tag=tag)
+
+
+def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, results, payload):
+    """Adds the search pipeline's results as a system; fails on search errors, reports fallbacks."""
+    from searchtune.eval.pipeline_run import search_through_pipeline
+    from searchtune.eval.rerank import wins_losses
+
+    with progress_bar(f"pipeline {pipeline}", len(queries)) as advance:
+        outcome = search_through_pipeline(url, index, pipeline, queries, fields=fields, size=top_k, on_progress=advance)
+    if outcome.errors:
+        fail(f"{len(outcome.errors)} searches through pipeline '{pipeline}' failed, e.g. "
+             f"{next(iter(outcome.errors.values()))}")
+    label = f"pipeline {pipeline}"
+    results[label] = evaluate(qrels, outcome.run)
+    latencies = sorted(outcome.latencies_ms)
+    payload["pipeline"] = {"name": pipeline, "url": url, "fallbacks": outcome.fallbacks,
+                           "latency_ms_p50": latencies[len(latencies) // 2] if latencies else None}
+    payload.setdefault("wins_losses", {})[label] = wins_losses(results["BM25"], results[label]).to_dict()
+    if outcome.fallbacks:
+        log.warning("%d of %d searches fell back to the cluster's order", outcome.fallbacks, len(queries))
+    return outcome.run
+
+
+def _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload, rerank, rerank_top_k,
+            fusion_weight, tune_fusion, dev_split, rerank_kind, precision, max_length, es_url):
+    """Adds the model (and fused) systems to ``results``; returns the run to write and its tag."""
+    from searchtune.eval.remote import RemoteRerankError, RemoteReranker
+    from searchtune.eval.rerank import fuse_runs, rerank_run, tune_fusion_weight, wins_losses, with_tail
+
+    docs = {**hit_docs, **{d: ds.corpus[d] for docs_ in run.values() for d in docs_ if d in ds.corpus}}
+    remote = rerank.startswith(("http://", "https://"))
+    if remote:
+        scorer = RemoteReranker(rerank)
+    else:
+        from searchtune.scoring import load_scorer
+
+        try:
+            scorer = load_scorer(rerank, kind=rerank_kind, precision=precision, max_length=max_length)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot load model '{rerank}': {exc}")
+    label = f"rerank {Path(rerank).name if not remote else rerank} (top-{rerank_top_k})"
+
+    def score(q, r, d, desc):
+        with progress_bar(desc, len(q)) as advance:
+            return rerank_run(scorer, q, r, d, top_k=rerank_top_k, on_progress=advance)
+
+    try:
+        model_run = score(queries, run, docs, f"rerank {split}")
+        results[label] = evaluate(qrels, with_tail(model_run, run))
+        payload["rerank"] = {"model": rerank, "top_k": rerank_top_k, "kind": getattr(scorer, "kind", None)}
+        final_run, tag = with_tail(model_run, run), "rerank"
+        weight = fusion_weight
+        if tune_fusion:
+            dev_queries, dev_qrels, dev_name = _dev_queries(ds, rerank, dev_split, split)
+            dev_run, dev_hits = bm25_search(client, index, dev_queries, fields=parse_fields(fields),
+                                            top_k=rerank_top_k, with_source=True)
+            dev_docs = {**dev_hits, **{d: ds.corpus[d] for r in dev_run.values() for d in r if d in ds.corpus}}
+            dev_model = score(dev_queries, dev_run, dev_docs, f"rerank dev ({dev_name})")
+            choice = tune_fusion_weight(dev_qrels, dev_run, dev_model)
+            weight = choice.weight
+            payload["fusion"] = {"weight": weight, "tuned_on": dev_name, "dev_queries": len(dev_queries),
+                                 "dev_ndcg@10": choice.value, "curve": choice.curve}
+            out.print(f"fusion weight {weight:.2f} tuned on {dev_name} ({len(dev_queries)} queries, "
+                      f"dev NDCG@10 {choice.value:.4f})")
+        elif weight is not None:
+            payload["fusion"] = {"weight": weight, "tuned_on": None}
+        if weight is not None:
+            fused = fuse_runs(run, model_run, weight)
+            results[f"fused BM25 + model (w={weight:.2f})"] = evaluate(qrels, fused)
+            final_run, tag = fused, "fused"
+    except RemoteRerankError as exc:
+        fail(str(exc))
+    except DatasetError as exc:
+        fail(str(exc))
+    finally:
+        if remote:
+            scorer.close()
+    baseline = results["BM25"]
+    payload["wins_losses"] = {name: wins_losses(baseline, r).to_dict() for name, r in results.items() if name != "BM25"}
+    return final_run, tag
+
+
+def _dev_queries(ds, model: str, dev_split: str | None, eval_split: str):
+    """Dev queries for fusion tuning: explicit split > the model's training dev queries > 'dev' > 10% of train."""
+    from searchtune.train.data import carve_dev
+
+    if dev_split:
+        if dev_split == eval_split:
+            raise DatasetError(ds.source or ds.name, "tuning fusion on the evaluated split overfits; "
+                                                     "pick another --dev-split", field="dev_split")
+        return ds.split_queries(dev_split), ds.split_qrels(dev_split), dev_split
+    record = Path(model) / "training.json"
+    if record.is_file():
+        data = json.loads(record.read_text()).get("data", {})
+        ids, name = set(data.get("dev_queries") or []), data.get("dev_split")
+        if ids and name in ds.qrels and data.get("dataset_name") in (None, ds.name):
+            queries = {q: v for q, v in ds.split_queries(name).items() if q in ids}
+            return queries, {q: ds.qrels[name][q] for q in queries}, f"{name} (training dev queries)"
+    if "dev" in ds.qrels and eval_split != "dev":
+        return ds.split_queries("dev"), ds.split_qrels("dev"), "dev"
+    if "train" in ds.qrels and eval_split != "train":
+        ids = carve_dev(ds.split_queries("train"), 0.1, 42)
+        queries = {q: v for q, v in ds.split_queries("train").items() if q in ids}
+        return queries, {q: ds.qrels["train"][q] for q in queries}, "train (10% carved, seed 42)"
+    raise DatasetError(ds.source or ds.name, "no split to tune fusion on; pass --dev-split or --fusion-weight",
+                       field="dev_split")

@@ -7,10 +7,17 @@ from typing import Annotated
 import typer
 
 from searchtune import __version__
+from searchtune.cli import data as data_cli
 from searchtune.cli import es as es_cli
+from searchtune.cli import opensearch as opensearch_cli
 from searchtune.cli.common import setup_logging
 from searchtune.cli.eval import eval_command
+from searchtune.cli.gateway import gateway_command
 from searchtune.cli.index import index_command
+from searchtune.cli.quickstart import quickstart_command
+from searchtune.cli import models as models_cli
+from searchtune.cli.serve import serve_command
+from searchtune.cli.train import app as train_app
 
 app = typer.Typer(
     name="searchtune",
@@ -33,8 +40,18 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     setup_logging(verbose)
 
 
+# --- data
+app.add_typer(data_cli.app, name="data")
 # --- search engines
 app.add_typer(es_cli.app, name="es")
+app.add_typer(opensearch_cli.app, name="opensearch")
 app.command("index")(index_command)
+app.command("gateway")(gateway_command)
+app.add_typer(train_app, name="train")
+# --- registry and serving
+app.add_typer(models_cli.app, name="models")
+app.command("serve")(serve_command)
 # --- evaluation
 app.command("eval")(eval_command)
+# --- the whole loop
+app.command("quickstart")(quickstart_command)

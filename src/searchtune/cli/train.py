@@ -1,0 +1,150 @@
+"""``searchtune train rerank|embed``: fine-tune a model on judged data (see docs/training.md)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out
+from searchtune.data import DatasetError, load_dataset
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(help="Fine-tune a reranker (cross-encoder) or an embedding model on judged queries. "
+                       "For a few hundred to a few thousand judged queries, `train embed` fused with BM25 "
+                       "(`eval --rerank MODEL --tune-fusion`) is the recommended recipe.",
+                  no_args_is_help=True)
+
+TripletsOpt = Annotated[Path | None, typer.Option("--triplets", help="JSONL of {query, positive, negatives[]}.",
+                                                   exists=True, dir_okay=False)]
+DatasetOpt = Annotated[Path | None, typer.Option("--dataset", help="Dataset folder: mine BM25 negatives and carve "
+                                                                     "a dev split (needs --index).")]
+IndexOpt = Annotated[str | None, typer.Option("--index", help="Index holding the dataset's corpus.")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Model folder or store URI (s3://..., file://...).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config; CLI options override it.",
+                                                 exists=True, dir_okay=False)]
+BaseOpt = Annotated[str | None, typer.Option("--base-model", "-m", envvar="SEARCHTUNE_BASE_MODEL",
+                                             help="HF model id or path. Default: bundled all-MiniLM-L6-v2.")]
+SplitOpt = Annotated[str, typer.Option("--split", help="Judgment split to train on.")]
+LrOpt = Annotated[float | None, typer.Option("--lr", "--learning-rate", help="Learning rate.")]
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Training epochs.")]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides epochs).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Per-device batch size.")]
+MaxLenOpt = Annotated[int | None, typer.Option("--max-length", help="Max tokens per input (256 is plenty for passages).")]
+NegOpt = Annotated[int | None, typer.Option("--negatives", help="Hard negatives per query.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (data order, dev carve, init).")]
+EvalStepsOpt = Annotated[int | None, typer.Option("--eval-steps", help="Evaluate/checkpoint every N steps "
+                                                                        "(default: every epoch).")]
+PatienceOpt = Annotated[int | None, typer.Option("--patience", help="Early stopping after N evals without gain.")]
+DevSplitOpt = Annotated[str | None, typer.Option("--dev-split", help="Use this judgment split as dev instead of "
+                                                                      "carving one from the training split.")]
+PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="auto | fp32 | bf16 (auto: bf16 where the "
+                                                                       "CPU/GPU has fast bf16).")]
+ReportOpt = Annotated[list[str] | None, typer.Option("--report-to", help="Trainer integrations: tensorboard, mlflow, "
+                                                                        "wandb, ... (repeatable).")]
+ResumeOpt = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder.")]
+KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="Keep intermediate checkpoints in the output.")]
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | None, index: str | None,
+         output: str, config: Path | None, es_url: str, split: str, resume: str | None, keep_checkpoints: bool,
+         **overrides: Any) -> None:
+    from searchtune.train.config import load_config
+    from searchtune.train.inputs import prepare_inputs
+
+    if triplets is None and dataset is None:
+        fail("give --triplets FILE, or --dataset DIR with --index NAME")
+    if dataset is not None and not index:
+        fail("--dataset needs --index (the index holding its corpus) to mine negatives and build the dev set")
+    try:
+        cfg = load_config(task, config, _overrides(loss=loss, **overrides))
+        ds = load_dataset(dataset) if dataset is not None else None
+        client = None
+        if ds is not None:
+            from searchtune.search.client import es_client
+
+            client = es_client(es_url)
+        inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, client=client,
+                                index=index, split=split)
+    except (DatasetError, FileNotFoundError) as exc:
+        fail(str(exc))
+    _advise(task, cfg.base_model, inputs.triplets)
+    if task == "embed":
+        from searchtune.train.embed import train_embedder as train_fn
+    else:
+        from searchtune.train.rerank import train_reranker as train_fn
+    try:
+        outcome = train_fn(cfg, inputs.triplets, output, dev=inputs.dev, data_info=inputs.info, resume=resume,
+                           keep_checkpoints=keep_checkpoints)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    record = outcome.record
+    final = record["dev"]["final"]
+    summary = f"saved {task} model to {output} in {record['train_seconds']:.0f}s ({record['pairs_per_second']} pairs/s)"
+    if final:
+        summary += (f"; dev NDCG@10 {final.get('dev_ndcg@10', 0):.4f}, fused with BM25 "
+                    f"{final.get('dev_fused_ndcg@10', 0):.4f} (w={final.get('dev_fusion_weight', 0):.2f})")
+    out.print(summary)
+
+
+#: Below this many judged queries a cross-encoder with a fresh head loses to a tuned embedder fused with BM25.
+SMALL_DATA_QUERIES = 2000
+
+
+def _advise(task: str, base_model: str | None, triplets: list) -> None:
+    """Point users with small data at the recipe that wins there (docs/training.md has the measurements)."""
+    from searchtune.models import resolve_model
+    from searchtune.scoring import detect_model_kind
+
+    queries = len({t.query for t in triplets})
+    if task == "rerank" and queries < SMALL_DATA_QUERIES and detect_model_kind(resolve_model(base_model)) == "embedding":
+        log.warning("%d training queries and a base model without a reranking head: on data this small, "
+                    "`searchtune train embed` fused with BM25 (`eval --rerank MODEL --tune-fusion`) ranks better "
+                    "(see docs/training.md); continuing as asked", queries)
+
+
+@app.command("embed")
+def embed_command(
+    output: OutputOpt,
+    triplets: TripletsOpt = None, dataset: DatasetOpt = None, index: IndexOpt = None, config: ConfigOpt = None,
+    base_model: BaseOpt = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="mnrl | cached-mnrl (big batches in little memory).")] = None,
+    split: SplitOpt = "train", lr: LrOpt = None, epochs: EpochsOpt = None, max_steps: MaxStepsOpt = None,
+    batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
+    eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
+    precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
+    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES,
+) -> None:
+    """Fine-tune an embedding model (multiple-negatives ranking with BM25 hard negatives). The default for small data."""
+    _run("embed", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
+         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
+         num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
+         dev_split=dev_split, precision=precision, report_to=report_to)
+
+
+@app.command("rerank")
+def rerank_command(
+    output: OutputOpt,
+    triplets: TripletsOpt = None, dataset: DatasetOpt = None, index: IndexOpt = None, config: ConfigOpt = None,
+    base_model: BaseOpt = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="bce (pointwise) | lambda | listnet (listwise).")] = None,
+    split: SplitOpt = "train", lr: LrOpt = None, epochs: EpochsOpt = None, max_steps: MaxStepsOpt = None,
+    batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
+    eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
+    precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
+    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES,
+) -> None:
+    """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives."""
+    _run("rerank", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
+         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
+         num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
+         dev_split=dev_split, precision=precision, report_to=report_to)
