@@ -9,22 +9,11 @@ from pathlib import Path
 import pytest
 
 from searchtune.data import Dataset, load_dataset
+from searchtune.data.split import sample_subset
 from searchtune.search.indexing import build_index
 
 #: Kept short so every training test stays within seconds per step on 2 shared cores.
 TINY = ["--max-length", "32", "--batch-size", "4", "--precision", "fp32"]
-
-
-def make_subset(ds: Dataset, n_train: int, n_test: int, n_distractors: int) -> Dataset:
-    qrels = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        qids = list(ds.split_queries(split))[:n]
-        qrels[split] = {qid: dict(ds.qrels[split][qid]) for qid in qids}
-    judged = {d for split in qrels.values() for docs in split.values() for d in docs}
-    keep = judged | set(list(ds.corpus)[:n_distractors])
-    corpus = {d: ds.corpus[d] for d in ds.corpus if d in keep}
-    queries = {q: ds.queries[q] for split in qrels.values() for q in split}
-    return Dataset(name="scifact-tiny", corpus=corpus, queries=queries, qrels=qrels, source=ds.source)
 
 
 def write_beir(ds: Dataset, root: Path) -> Path:
@@ -47,7 +36,7 @@ def write_beir(ds: Dataset, root: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(scifact_dir: Path, tmp_path_factory) -> Path:
     """16 train and 6 test SciFact queries with 150 distractor documents, written as a BEIR folder."""
-    subset = make_subset(load_dataset(scifact_dir), n_train=16, n_test=6, n_distractors=150)
+    subset = sample_subset(load_dataset(scifact_dir), {"train": 16, "test": 6}, distractors=150, name="scifact-tiny")
     return write_beir(subset, tmp_path_factory.mktemp("scifact-tiny"))
 
 

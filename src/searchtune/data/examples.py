@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+from searchtune.data.loaders import iter_jsonl
 from searchtune.data.records import Dataset, DatasetError, Document, Query
 
 ExampleFormat = Literal["graded-pairs", "triplets"]
@@ -82,27 +83,6 @@ class Triplet:
 
 
 # ---------------------------------------------------------------- field checks
-
-
-def _iter_objects(path: Path, errors: list[DatasetError] | None) -> Iterator[tuple[int, dict]]:
-    """(line, object) for each non-blank line; bad JSON raises, or is recorded and skipped when collecting."""
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(path, f"cannot read file ({exc.strerror or exc})") from None
-    with handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                _report(errors, DatasetError(path, f"invalid JSON ({exc.msg}, column {exc.colno})", line=lineno))
-                continue
-            if not isinstance(obj, dict):
-                _report(errors, DatasetError(path, f"expected a JSON object, got {type(obj).__name__}", line=lineno))
-                continue
-            yield lineno, obj
 
 
 def _report(errors: list[DatasetError] | None, error: DatasetError) -> None:
@@ -178,7 +158,7 @@ def read_graded_pairs(path: str | Path, corpus: Mapping[str, Document] | None = 
     """
     path = Path(path)
     pairs: list[GradedPair] = []
-    for lineno, obj in _iter_objects(path, errors):
+    for lineno, obj in iter_jsonl(path, errors):
         try:
             query = _text(obj, "query", path, lineno)
             query_id = _ident(obj, "query_id", path, lineno)
@@ -205,7 +185,7 @@ def read_triplets(path: str | Path, errors: list[DatasetError] | None = None) ->
     """Read a triplets JSONL file (``negatives`` may be empty: in-batch negatives still train)."""
     path = Path(path)
     triplets: list[Triplet] = []
-    for lineno, obj in _iter_objects(path, errors):
+    for lineno, obj in iter_jsonl(path, errors):
         try:
             query = _text(obj, "query", path, lineno)
             positive = _text(obj, "positive", path, lineno)

@@ -51,19 +51,29 @@ def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
 
 # ---------------------------------------------------------------- JSONL / BEIR
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line, failing with the line on bad JSON."""
-    with open(path, encoding="utf-8") as handle:
+def iter_jsonl(path: Path, errors: list[DatasetError] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line. Bad JSON raises with the line, or, when ``errors`` is
+    given (validation collects every problem), is recorded there and skipped."""
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read file ({exc.strerror or exc})") from None
+    with handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(path, f"invalid JSON ({exc.msg})", line=lineno) from None
-            if not isinstance(obj, dict):
-                raise DatasetError(path, "expected a JSON object", line=lineno)
-            yield lineno, obj
+                problem = DatasetError(path, f"invalid JSON ({exc.msg}, column {exc.colno})", line=lineno)
+            else:
+                if isinstance(obj, dict):
+                    yield lineno, obj
+                    continue
+                problem = DatasetError(path, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
+            if errors is None:
+                raise problem
+            errors.append(problem)
 
 
 def _required_str(obj: dict, key: str, path: Path, lineno: int, aliases: tuple[str, ...] = ()) -> str:

@@ -157,3 +157,19 @@ def split_examples(examples: Sequence[E], sizes: Mapping[str, Size], seed: int =
     for key, example in zip(keys, examples):
         out[assignment[text_of[key]]].append(example)
     return out
+
+
+def sample_subset(dataset: Dataset, queries_per_split: Mapping[str, int], distractors: int,
+                  name: str | None = None) -> Dataset:
+    """A small, self-contained slice for quick runs and tests: the first N judged queries of each named split, every
+    document they judge, and the first ``distractors`` other documents (real text, so BM25 has real competition)."""
+    qrels = {}
+    for split, count in queries_per_split.items():
+        qids = list(dataset.split_queries(split))[:count]
+        qrels[split] = {qid: dict(dataset.qrels[split][qid]) for qid in qids}
+    judged = {d for split in qrels.values() for docs in split.values() for d in docs}
+    keep = judged | set(list(dataset.corpus)[:distractors])
+    corpus = {d: dataset.corpus[d] for d in dataset.corpus if d in keep}
+    queries = {q: dataset.queries[q] for split in qrels.values() for q in split}
+    return Dataset(name=name or f"{dataset.name}-subset", corpus=corpus, queries=queries, qrels=qrels,
+                   source=dataset.source)
