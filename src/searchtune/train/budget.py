@@ -15,12 +15,19 @@ log = logging.getLogger(__name__)
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Ends training after ``seconds`` of wall time, with one last evaluation so the final state is scored."""
+    """Ends training after ``seconds`` of wall time, with one last evaluation so the final state is scored, unless
+    the last evaluation is fewer than ``min_new_steps`` steps old (a dev evaluation can cost minutes on a CPU, and
+    scoring a nearly identical model again buys nothing)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, min_new_steps: int = 5):
         self.seconds = seconds
+        self.min_new_steps = min_new_steps
         self.started: float | None = None
         self.stopped_early = False
+        self.last_eval_step = 0
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.last_eval_step = state.global_step
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
@@ -32,6 +39,7 @@ class TimeBudgetCallback(TrainerCallback):
             log.info("time budget of %.0fs reached at step %d: stopping", self.seconds, state.global_step)
             self.stopped_early = True
             control.should_training_stop = True
-            control.should_evaluate = True
-            control.should_save = True
+            if state.global_step - self.last_eval_step >= self.min_new_steps:
+                control.should_evaluate = True
+                control.should_save = True
         return control
