@@ -32,7 +32,7 @@ import httpx  # noqa: E402
 from searchtune.config import es_url as default_es_url  # noqa: E402
 from searchtune.config import shared_datasets_dir  # noqa: E402
 from searchtune.search.client import es_client  # noqa: E402
-from searchtune.search.gateway.process import start_gateway_process  # noqa: E402
+from searchtune.gateway.process import start_gateway_process  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -36,7 +36,7 @@ def main() -> int:
     from searchtune.data.loaders import load_dataset
     from searchtune.config import shared_datasets_dir
     from searchtune.search.client import es_client
-    from searchtune.search.elasticsearch_node import elasticsearch_node
+    from searchtune.nodes.elasticsearch_node import elasticsearch_node
     from searchtune.search.indexing import build_index, index_exists
 
     node = None

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from searchtune.cli.main import app
 from searchtune.data import load_dataset
-from searchtune.search.gateway.process import start_gateway_process
+from searchtune.gateway.process import start_gateway_process
 from searchtune.search.indexing import build_index
 from searchtune.serve.process import start_server_process
 

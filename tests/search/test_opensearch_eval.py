@@ -22,7 +22,7 @@ from searchtune.search.retrieval import bm25_search
 
 TOP_K = 10
 NUM_QUERIES = 15
-#: must equal tests/search/conftest.py MAX_LENGTH (the server's --max-length)
+#: must equal tests/conftest.py MAX_LENGTH (the server's --max-length)
 MAX_LENGTH = 128
 
 

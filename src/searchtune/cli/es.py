@@ -9,7 +9,7 @@ import typer
 
 from searchtune.cli.common import fail, out
 from searchtune.cli.node_commands import add_node_commands
-from searchtune.search.elasticsearch_node import ELASTICSEARCH_VERSION, elasticsearch_node
+from searchtune.nodes.elasticsearch_node import ELASTICSEARCH_VERSION, elasticsearch_node
 
 app = typer.Typer(help=f"Run a local single-node Elasticsearch {ELASTICSEARCH_VERSION} (fetched from Maven Central "
                        "with mvn, cached, security off, bound to 127.0.0.1).", no_args_is_help=True)

@@ -58,8 +58,8 @@ def gateway_command(
     """
     import uvicorn
 
-    from searchtune.search.gateway.app import GatewaySettings, create_app
-    from searchtune.search.gateway.logs import setup_json_logging
+    from searchtune.gateway.app import GatewaySettings, create_app
+    from searchtune.gateway.logs import setup_json_logging
 
     if log_format == "json":
         setup_json_logging()

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from searchtune.cli.common import fail, out
-from searchtune.search.java import JavaNotFoundError
-from searchtune.search.node import ManagedNode, NodeError
+from searchtune.nodes.java import JavaNotFoundError
+from searchtune.nodes.node import ManagedNode, NodeError
 
 NodeFactory = Callable[..., ManagedNode]
 

@@ -13,7 +13,7 @@ from searchtune.search.opensearch_ml import ClientConfig, OpenSearchML, OpenSear
 from searchtune.search.opensearch_ml import connect as ml_connect
 from searchtune.search.opensearch_ml import delete as ml_delete
 from searchtune.search.opensearch_ml import smoke_query
-from searchtune.search.opensearch_node import OPENSEARCH_VERSION, opensearch_node
+from searchtune.nodes.opensearch_node import OPENSEARCH_VERSION, opensearch_node
 
 DEFAULT_OS_URL = "http://127.0.0.1:9400"
 

@@ -63,7 +63,7 @@ class Quickstart:
 
     # ------------------------------------------------------------------ stages
     def start_search(self) -> str:
-        from searchtune.search.elasticsearch_node import elasticsearch_node
+        from searchtune.nodes.elasticsearch_node import elasticsearch_node
 
         if self.o.es_url:
             self.say(f"using the cluster at {self.o.es_url}")
@@ -165,7 +165,7 @@ class Quickstart:
         return server.url
 
     def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None) -> str:
-        from searchtune.search.gateway.process import start_gateway_process
+        from searchtune.gateway.process import start_gateway_process
 
         gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
         if not self.o.keep_running:

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from searchtune.search.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from searchtune.search.gateway.pipelines import REDACTED, PipelineError, parse_pipeline, redact, resolve_headers
-from searchtune.search.gateway.query_text import document_text, extract_query_text, searched_fields
-from searchtune.search.gateway.rerank_client import RerankError, build_request, infer_api, parse_scores
-from searchtune.search.gateway.search import filter_source, plan_request, rerank_response
+from searchtune.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from searchtune.gateway.pipelines import REDACTED, PipelineError, parse_pipeline, redact, resolve_headers
+from searchtune.gateway.query_text import document_text, extract_query_text, searched_fields
+from searchtune.gateway.rerank_client import RerankError, build_request, infer_api, parse_scores
+from searchtune.gateway.rerank import filter_source, plan_request, rerank_response
 
 GUIDE = {"description": "Neural rerank via Bailian", "request_processors": [{"neural_rerank": {
     "model_id": "custom-rerank-v1", "endpoint": "https://dashscope.example.com/api/v1/services/rerank",

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from searchtune.cli.main import app
-from searchtune.search.elasticsearch_node import elasticsearch_node
-from searchtune.search.java import JavaNotFoundError, find_java_home
+from searchtune.nodes.elasticsearch_node import elasticsearch_node
+from searchtune.nodes.java import JavaNotFoundError, find_java_home
 
 runner = CliRunner()
 
@@ -51,7 +51,7 @@ def test_missing_java_is_explained(monkeypatch) -> None:
 
 
 def test_finds_java_21_or_newer() -> None:
-    from searchtune.search.java import java_major_version
+    from searchtune.nodes.java import java_major_version
 
     home = find_java_home(21)
     assert (java_major_version(home) or 0) >= 21

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from searchtune.search.node import Distribution, ManagedNode, NodeError, maven_executable
+from searchtune.nodes.node import Distribution, ManagedNode, NodeError, maven_executable
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import socket
 import httpx
 
 from searchtune.search import opensearch_ml as osml
-from searchtune.search.gateway.process import start_gateway_process
+from searchtune.gateway.process import start_gateway_process
 
 QUERY = {"query": {"multi_match": {"query": "cancer cells tumour", "fields": ["title", "text"]}}, "size": 10}
 

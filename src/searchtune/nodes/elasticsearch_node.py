@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from searchtune.search.node import Distribution, ManagedNode
+from searchtune.nodes.node import Distribution, ManagedNode
 
 #: Newest 9.x integ-test distribution that resolves on Maven Central (checked 2026-11-25).
 ELASTICSEARCH_VERSION = os.environ.get("SEARCHTUNE_ES_VERSION", "9.2.8")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from searchtune.search.gateway.pipelines import Pipeline, PipelineError, parse_pipeline
-from searchtune.search.gateway.upstream import Upstream, UpstreamError, UpstreamResponse
+from searchtune.gateway.pipelines import Pipeline, PipelineError, parse_pipeline
+from searchtune.gateway.upstream import Upstream, UpstreamError, UpstreamResponse
 
 DEFAULT_INDEX = "searchtune-pipelines"
 _MAPPING = {

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
-from searchtune.search.gateway.process import start_gateway_process
+from searchtune.gateway.process import start_gateway_process
 
 GUIDE_PIPELINE = {"description": "Neural rerank via Bailian", "request_processors": [{"neural_rerank": {
     "model_id": "custom-rerank-v1", "endpoint": "https://.../api/v1/services/rerank", "field": "query_text",

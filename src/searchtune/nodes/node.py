@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from searchtune.config import searchtune_home
-from searchtune.search.java import find_java_home
+from searchtune.nodes.java import find_java_home
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,6 @@ pipeline (``?search_pipeline=NAME`` or an index's default pipeline) are widened,
 answered in the normal response shape; everything else passes through unchanged. See docs/gateway.md.
 """
 
-from searchtune.search.gateway.pipelines import Pipeline, PipelineError, RerankSpec, parse_pipeline
+from searchtune.gateway.pipelines import Pipeline, PipelineError, RerankSpec, parse_pipeline
 
 __all__ = ["Pipeline", "PipelineError", "RerankSpec", "parse_pipeline"]

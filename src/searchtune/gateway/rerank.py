@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from searchtune.search.gateway.pipelines import Pipeline, resolve_headers
-from searchtune.search.gateway.query_text import document_texts, extract_query_text
-from searchtune.search.gateway.rerank_client import RerankError
+from searchtune.gateway.pipelines import Pipeline, resolve_headers
+from searchtune.gateway.query_text import document_texts, extract_query_text
+from searchtune.gateway.rerank_client import RerankError
 
 #: URL parameters the handler consumes instead of forwarding.
 CONSUMED_PARAMS = ("search_pipeline", "from", "size", "_source", "_source_includes", "_source_excludes")

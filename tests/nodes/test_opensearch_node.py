@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from searchtune.search.client import detect_product, opensearch_client, search_client
-from searchtune.search.java import JavaNotFoundError, find_java_home, java_major_version
+from searchtune.nodes.java import JavaNotFoundError, find_java_home, java_major_version
 from searchtune.search.opensearch_ml import (BUILTIN_POST_PROCESS, POST_PROCESS_SCRIPT, ClientConfig, connector_body,
                                              pipeline_body, rerank_url)
-from searchtune.search.opensearch_node import OPENSEARCH, OPENSEARCH_PLUGINS
+from searchtune.nodes.opensearch_node import OPENSEARCH, OPENSEARCH_PLUGINS
 
 
 def test_node_runs_the_rerank_plugin_chain(opensearch_url: str) -> None:

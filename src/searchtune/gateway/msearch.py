@@ -1,0 +1,77 @@
+"""``[/{index}]/_msearch`` with pipelines: sub-searches that have one (URL ``search_pipeline``, a header's
+``search_pipeline``, or their index's default) run as pipeline searches, concurrently (``max_concurrent_searches``,
+default 8); an ``_msearch`` where none applies, or whose body is not NDJSON pairs, is proxied unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from searchtune.gateway.proxy import error_body, forward_headers, proxy
+from searchtune.gateway.search import run_search
+from searchtune.gateway.service import Gateway, auth_headers
+
+
+def _pairs(raw: bytes) -> list[tuple[dict, dict]] | None:
+    """(header, body) pairs of an NDJSON ``_msearch`` body; ``None`` when it is not one."""
+    lines = [line for line in raw.split(b"\n") if line.strip()]
+    try:
+        pairs = [(json.loads(lines[i]), json.loads(lines[i + 1])) for i in range(0, len(lines) - 1, 2)]
+    except ValueError:
+        return None
+    if len(lines) % 2 or not all(isinstance(h, dict) and isinstance(b, dict) for h, b in pairs):
+        return None
+    return pairs
+
+
+def _sub_params(base: list[tuple[str, str]], header: dict) -> list[tuple[str, str]]:
+    """A sub-search's URL parameters: the ``_msearch``'s own plus those of its header line."""
+    params = list(base)
+    for key, value in header.items():
+        if key not in ("index", "search_pipeline"):
+            text = ",".join(map(str, value)) if isinstance(value, list) else value
+            params.append((key, str(text).lower() if isinstance(value, bool) else str(text)))
+    return params
+
+
+async def msearch_endpoint(gateway: Gateway, request: Request) -> Response:
+    pairs = _pairs(await request.body())
+    if pairs is None:
+        return await proxy(gateway, request)
+    path_index = request.path_params.get("index", "")
+    url_pipeline = request.query_params.get("search_pipeline")
+    auth = auth_headers(request)
+    plan = []
+    for header, body in pairs:
+        index = header.get("index") or path_index
+        index = ",".join(index) if isinstance(index, list) else str(index)
+        name = header.get("search_pipeline", url_pipeline)
+        if name is None and index and "," not in index and "*" not in index:
+            name = await gateway.default_pipeline(index, auth)
+        plan.append((index, None if name in (None, "", "_none") else name, header, body))
+    if not any(name for _, name, _, _ in plan):
+        return await proxy(gateway, request)
+    base_params = [(k, v) for k, v in request.query_params.multi_items()
+                   if k not in ("search_pipeline", "max_concurrent_searches")]
+    limit = asyncio.Semaphore(int(request.query_params.get("max_concurrent_searches", 8) or 8))
+    headers = forward_headers(request, drop_encoding=True)
+    began = time.perf_counter()
+
+    async def one(index: str, name: str | None, header: dict, body: dict) -> dict:
+        async with limit:
+            status, answer, _ = await run_search(gateway, index, name, body, _sub_params(base_params, header),
+                                                 headers, auth)
+        if isinstance(answer, bytes):
+            try:
+                answer = json.loads(answer)
+            except ValueError:
+                answer = error_body(status, "gateway_exception", answer.decode("utf-8", "replace")[:500])
+        return {**answer, "status": status}
+
+    responses = await asyncio.gather(*(one(*item) for item in plan))
+    return JSONResponse({"took": int((time.perf_counter() - began) * 1000), "responses": list(responses)},
+                        headers={"X-elastic-product": "Elasticsearch"})

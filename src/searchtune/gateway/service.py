@@ -1,0 +1,71 @@
+"""The running gateway's shared state: settings, the cluster connection, the rerank client, the pipeline store,
+circuit breakers and metrics. Route handlers (proxy, admin, search, msearch) receive it instead of importing each
+other, so each stays one job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from searchtune.gateway.breaker import BreakerRegistry
+from searchtune.gateway.metrics import GatewayMetrics
+from searchtune.gateway.pipeline_store import DEFAULT_INDEX, PipelineStore
+from searchtune.gateway.rerank_client import RerankClient
+from searchtune.gateway.upstream import Upstream
+
+
+@dataclass
+class GatewaySettings:
+    """Everything a gateway process is configured with (CLI flags / env vars map onto these)."""
+
+    es_url: str
+    timeout_s: float = 0.5  # model call budget per search
+    es_timeout_s: float = 120.0
+    breaker_failures: int = 3
+    breaker_reset_s: float = 10.0
+    pipeline_index: str = DEFAULT_INDEX
+    cache_ttl_s: float = 1.0
+    models: dict[str, str] = field(default_factory=dict)  # model_id -> endpoint, for the OpenSearch shape
+    default_pipelines: dict[str, str] = field(default_factory=dict)  # index -> pipeline, static
+
+
+def auth_headers(request: Request) -> dict[str, str]:
+    """The caller's credentials, passed on to every request the gateway makes for it (pipeline store included)."""
+    return {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "es-security-runas-user")}
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.breakers = BreakerRegistry(settings.breaker_failures, settings.breaker_reset_s)
+        self.upstream: Upstream | None = None
+        self.reranker: RerankClient | None = None
+        self.store: PipelineStore | None = None
+
+    async def start(self) -> None:
+        self.upstream = Upstream(self.settings.es_url, timeout_s=self.settings.es_timeout_s)
+        await self.upstream.start()
+        self.reranker = RerankClient()
+        self.store = PipelineStore(self.upstream, self.settings.pipeline_index, self.settings.cache_ttl_s)
+
+    async def stop(self) -> None:
+        if self.upstream:
+            await self.upstream.close()
+        if self.reranker:
+            await self.reranker.aclose()
+
+    async def default_pipeline(self, index: str, auth: dict[str, str]) -> str | None:
+        """An index's default pipeline: a static one from the settings wins over one stored on the cluster."""
+        return self.settings.default_pipelines.get(index) or await self.store.default_cached(index, auth)
+
+    async def pipeline_for(self, request: Request, index: str) -> str | None:
+        """The pipeline a ``_search`` runs through: ``?search_pipeline=`` (``_none``/empty opts out), else the
+        index's default; ``None`` means plain proxying."""
+        explicit = request.query_params.get("search_pipeline")
+        if explicit is not None:
+            return None if explicit in ("", "_none") else explicit
+        if not index:
+            return None
+        return await self.default_pipeline(index, auth_headers(request))
