@@ -34,10 +34,14 @@ $(STAMP): pyproject.toml constraints.txt
 constraints:
 	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(searchtune|torch|triton|nvidia-|cuda-)' > constraints.txt
 
+# the import contracts (pyproject.toml [tool.importlinter], docs/architecture.md) first: seconds, and a broken
+# layering is cheaper to see before a 15-minute suite than after it
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 test-fast: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow"
 
 quickstart: setup

@@ -26,6 +26,7 @@ from searchtune.data import load_dataset
 from searchtune.data.mining import DEFAULT_MARGIN, mine_negatives
 from searchtune.search.client import es_client
 from searchtune.search.retrieval import bm25_search
+from searchtune.search.retriever import BM25Retriever
 
 
 def main() -> int:
@@ -61,7 +62,7 @@ def main() -> int:
     for label, above in (("mining, guard margin+above", True), ("mining, guard margin only", False)):
         best = None
         for _ in range(args.repeats):
-            result = mine_negatives(client, args.index, ds, top_k=args.top_k, num_negatives=args.num_negatives,
+            result = mine_negatives(BM25Retriever(client, args.index), ds, top_k=args.top_k, num_negatives=args.num_negatives,
                                     margin=args.margin, drop_above_positive=above)
             if best is None or result.seconds < best.seconds:
                 best = result

@@ -30,6 +30,7 @@ from searchtune.models import default_base_model  # noqa: E402
 from searchtune.scoring import load_scorer  # noqa: E402
 from searchtune.search.client import es_client  # noqa: E402
 from searchtune.search.retrieval import bm25_search, parse_fields  # noqa: E402
+from searchtune.search.retriever import BM25Retriever  # noqa: E402
 from searchtune.train.config import load_config  # noqa: E402
 from searchtune.train.data import build_dev_set, carve_dev  # noqa: E402
 from searchtune.train.embed import train_embedder  # noqa: E402
@@ -112,12 +113,13 @@ def main() -> None:
     ds = load_dataset(opts.dataset)
     client = es_client(opts.es_url)
     fields = parse_fields("title,text")
+    retriever = BM25Retriever(client, opts.index, fields)
     embed_cfg = load_config("embed", overrides={"epochs": opts.embed_epochs, "learning_rate": opts.embed_lr,
                                                 "num_negatives": opts.embed_negatives, "max_length": opts.max_length,
                                                 "dev_top_k": opts.dev_top_k})
     dev_ids = carve_dev(ds.split_queries("train"), embed_cfg.dev_fraction, embed_cfg.seed)
-    dev = build_dev_set(client, opts.index, ds, "train", dev_ids, 100, fields)
-    train_dev = build_dev_set(client, opts.index, ds, "train", dev_ids, opts.dev_top_k, fields)
+    dev = build_dev_set(retriever, ds, "train", dev_ids, 100)
+    train_dev = build_dev_set(retriever, ds, "train", dev_ids, opts.dev_top_k)
     test_queries = ds.split_queries("test")
     test_qrels = ds.split_qrels("test")
     test_run, _ = bm25_search(client, opts.index, test_queries, fields=fields, top_k=100)
@@ -141,7 +143,7 @@ def main() -> None:
     base = default_base_model()
     zero = add_model("zero-shot MiniLM (cosine, top-100)", model_runs(base, "embedding", splits, 100, opts.max_length), 100)
 
-    inputs = prepare_inputs(embed_cfg, dataset=ds, dataset_dir=opts.dataset, client=client, index=opts.index)
+    inputs = prepare_inputs(embed_cfg, dataset=ds, dataset_dir=opts.dataset, retriever=retriever)
     embed_out = f"{opts.work}/embedder"
     outcome = train_embedder(embed_cfg, inputs.triplets, embed_out, dev=train_dev, data_info=inputs.info)
     notes["embedder_training"] = {k: outcome.record[k] for k in ("train_seconds", "pairs_per_second", "global_step",
@@ -155,8 +157,8 @@ def main() -> None:
                                                   "num_negatives": opts.ce_negatives, "max_length": opts.max_length,
                                                   "dev_top_k": opts.ce_top_k,
                                                   "base_model": embed_out if opts.ce_base == "embedder" else opts.ce_base})
-        ce_inputs = prepare_inputs(ce_cfg, dataset=ds, dataset_dir=opts.dataset, client=client, index=opts.index)
-        ce_dev = build_dev_set(client, opts.index, ds, "train", dev_ids, opts.ce_top_k, fields)
+        ce_inputs = prepare_inputs(ce_cfg, dataset=ds, dataset_dir=opts.dataset, retriever=retriever)
+        ce_dev = build_dev_set(retriever, ds, "train", dev_ids, opts.ce_top_k)
         ce_out = f"{opts.work}/cross-encoder"
         ce_outcome = train_reranker(ce_cfg, ce_inputs.triplets, ce_out, dev=ce_dev, data_info=ce_inputs.info)
         notes["ce_training"] = {k: ce_outcome.record[k] for k in ("train_seconds", "pairs_per_second", "global_step",

@@ -17,6 +17,7 @@ from searchtune.data.mining import MiningError, mine_negatives
 from searchtune.data.writers import write_beir
 from searchtune.search.indexing import build_index
 from searchtune.search.retrieval import bm25_search
+from searchtune.search.retriever import BM25Retriever
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def _all_scores(es, index: str, ds: Dataset) -> dict[str, dict[str, float]]:
 
 def test_guard_rule_holds_on_every_negative(es, mini_index: str, scifact_mini: Dataset) -> None:
     margin = 0.1
-    result = mine_negatives(es, mini_index, scifact_mini, top_k=20, num_negatives=5, margin=margin)
+    result = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=20, num_negatives=5, margin=margin)
     scores = _all_scores(es, mini_index, scifact_mini)
     qrels = scifact_mini.qrels["train"]
     assert result.queries == 24 and result.seconds > 0
@@ -59,10 +60,10 @@ def test_guard_rule_holds_on_every_negative(es, mini_index: str, scifact_mini: D
 
 
 def test_margin_only_guard_keeps_candidates_above_the_positive(es, mini_index: str, scifact_mini: Dataset) -> None:
-    both = mine_negatives(es, mini_index, scifact_mini, top_k=20, num_negatives=5, margin=0.1)
-    margin_only = mine_negatives(es, mini_index, scifact_mini, top_k=20, num_negatives=5, margin=0.1,
+    both = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=20, num_negatives=5, margin=0.1)
+    margin_only = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=20, num_negatives=5, margin=0.1,
                                  drop_above_positive=False)
-    none = mine_negatives(es, mini_index, scifact_mini, top_k=20, num_negatives=5, margin=0.0,
+    none = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=20, num_negatives=5, margin=0.0,
                           drop_above_positive=False)
     assert both.candidates == margin_only.candidates == none.candidates
     assert both.dropped_by_guard > margin_only.dropped_by_guard >= none.dropped_by_guard
@@ -73,7 +74,7 @@ def test_margin_only_guard_keeps_candidates_above_the_positive(es, mini_index: s
 
 def test_interrupted_mining_resumes_to_the_same_triplets(es, mini_index: str, scifact_mini: Dataset,
                                                          tmp_path: Path) -> None:
-    reference = mine_negatives(es, mini_index, scifact_mini, top_k=15, num_negatives=3, batch_size=5)
+    reference = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=15, num_negatives=3, batch_size=5)
     output = tmp_path / "mined.jsonl"
     calls = []
 
@@ -83,7 +84,7 @@ def test_interrupted_mining_resumes_to_the_same_triplets(es, mini_index: str, sc
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        mine_negatives(es, mini_index, scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output,
+        mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output,
                        on_progress=crash_after_two_batches)
     first_ten = set(list(scifact_mini.split_queries("train"))[:10])
     written = {t.query_id for t in read_triplets(output)}
@@ -93,19 +94,19 @@ def test_interrupted_mining_resumes_to_the_same_triplets(es, mini_index: str, sc
     with open(output.with_name(output.name + ".ckpt"), "a", encoding="utf-8") as handle:  # ...or of its checkpoint
         handle.write('{"done": ["x"')
     progress: list[int] = []
-    resumed = mine_negatives(es, mini_index, scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output,
+    resumed = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output,
                              on_progress=progress.append)
     assert resumed.resumed_queries == 10 and resumed.queries == 14 and sum(progress) == 24
     assert resumed.triplets == reference.triplets
     assert read_triplets(output) == reference.triplets
-    done = mine_negatives(es, mini_index, scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output)
+    done = mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=15, num_negatives=3, batch_size=5, output=output)
     assert done.queries == 0 and done.triplets == reference.triplets  # finished runs are not redone
     with pytest.raises(MiningError, match="other settings"):
-        mine_negatives(es, mini_index, scifact_mini, top_k=16, num_negatives=3, batch_size=5, output=output)
+        mine_negatives(BM25Retriever(es, mini_index), scifact_mini, top_k=16, num_negatives=3, batch_size=5, output=output)
     stray = tmp_path / "stray.jsonl"
     write_triplets(reference.triplets[:1], stray)
     with pytest.raises(MiningError, match="no checkpoint"):
-        mine_negatives(es, mini_index, scifact_mini, output=stray)
+        mine_negatives(BM25Retriever(es, mini_index), scifact_mini, output=stray)
 
 
 def test_dense_mining_with_the_bundled_embedding_model(es, mini_index: str, scifact_mini: Dataset,
@@ -115,8 +116,8 @@ def test_dense_mining_with_the_bundled_embedding_model(es, mini_index: str, scif
     # dense mining embeds the dataset's corpus: keep it small (BM25 candidates outside it come from the index)
     small = Dataset(name="tiny", corpus={d: doc for d, doc in scifact_mini.corpus.items() if d in keep},
                     queries=scifact_mini.queries, qrels={"train": qrels})
-    bm25 = mine_negatives(es, mini_index, small, top_k=20, num_negatives=4, margin=0.05)
-    mixed = mine_negatives(es, mini_index, small, top_k=20, num_negatives=4, margin=0.05,
+    bm25 = mine_negatives(BM25Retriever(es, mini_index), small, top_k=20, num_negatives=4, margin=0.05)
+    mixed = mine_negatives(BM25Retriever(es, mini_index), small, top_k=20, num_negatives=4, margin=0.05,
                            dense_model=base_model_path, dense_negatives=2, dense_max_length=64)
     assert mixed.dense_candidates > 0
     dense_by_query = {t.query_id: t for t in mixed.triplets}
@@ -128,7 +129,7 @@ def test_dense_mining_with_the_bundled_embedding_model(es, mini_index: str, scif
         assert dense.negative_ids[:2] == plain.negative_ids[:2]  # the BM25 share is still the hardest BM25 ones
     assert any(dense_by_query[p.query_id].negative_ids != p.negative_ids for p in bm25.triplets)
     with pytest.raises(MiningError, match="needs a dense_model"):
-        mine_negatives(es, mini_index, small, dense_negatives=1)
+        mine_negatives(BM25Retriever(es, mini_index), small, dense_negatives=1)
 
 
 def test_cli_mine_negatives_writes_graded_pairs(es, es_url: str, mini_index: str, scifact_mini: Dataset,

@@ -9,7 +9,7 @@ import pytest
 from searchtune.gateway.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from searchtune.gateway.pipelines import REDACTED, PipelineError, parse_pipeline, redact, resolve_headers
 from searchtune.gateway.query_text import document_text, extract_query_text, searched_fields
-from searchtune.gateway.rerank_client import RerankError, build_request, infer_api, parse_scores
+from searchtune.rerank_client import RerankError, build_request, infer_api, parse_scores
 from searchtune.gateway.rerank import filter_source, plan_request, rerank_response
 
 GUIDE = {"description": "Neural rerank via Bailian", "request_processors": [{"neural_rerank": {

@@ -176,6 +176,7 @@ def mine_command(
     from searchtune.data.mining import MiningError, mine_negatives
     from searchtune.search.client import es_client
     from searchtune.search.retrieval import parse_fields
+    from searchtune.search.retriever import BM25Retriever
 
     if dense_model and not dense_negatives:
         dense_negatives = max(1, num_negatives // 2)
@@ -190,8 +191,8 @@ def mine_command(
     client = es_client(es_url)
     try:
         with progress_bar(f"mining {ds.name}/{split}", total) as advance:
-            result = mine_negatives(client, index, ds, split=split, top_k=top_k, num_negatives=num_negatives,
-                                    margin=margin, fields=parse_fields(fields), on_progress=advance,
+            result = mine_negatives(BM25Retriever(client, index, parse_fields(fields)), ds, split=split, top_k=top_k,
+                                    num_negatives=num_negatives, margin=margin, on_progress=advance,
                                     drop_above_positive=guard is Guard.both, batch_size=batch_size, output=work,
                                     dense_model=dense_model, dense_negatives=dense_negatives,
                                     max_queries=max_queries)

@@ -66,13 +66,15 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
     try:
         cfg = load_config(task, config, _overrides(loss=loss, **overrides))
         ds = load_dataset(dataset) if dataset is not None else None
-        client = None
+        retriever = None
         if ds is not None:
             from searchtune.search.client import es_client
+            from searchtune.search.retrieval import parse_fields
+            from searchtune.search.retriever import BM25Retriever
 
-            client = es_client(es_url)
-        inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, client=client,
-                                index=index, split=split)
+            retriever = BM25Retriever(es_client(es_url), index, parse_fields(cfg.fields))
+        inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, retriever=retriever,
+                                split=split)
     except (DatasetError, FileNotFoundError) as exc:
         fail(str(exc))
     _advise(task, cfg.base_model, inputs.triplets)

@@ -1,6 +1,7 @@
 """Hard-negative mining: turn judged positives into (query, positive, negatives) triplets with the team's own BM25.
 
-For each query of a split, BM25 top-k candidates come from the cluster (:func:`bm25_search`, batched ``msearch``);
+For each query of a split, BM25 top-k candidates come from a :class:`~searchtune.data.retriever.Retriever`
+(the cluster's, batched ``msearch``, built by the CLI);
 judged positives are removed and the rest pass a **false-negative guard** before the hardest survivors (highest BM25
 rank first) become negatives.
 
@@ -37,11 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
 from searchtune.data.examples import Triplet, append_records, read_triplets
 from searchtune.data.records import Dataset, Document, Query
-from searchtune.search.retrieval import DEFAULT_FIELDS, bm25_query, bm25_search
+from searchtune.data.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -163,28 +162,6 @@ def _normal(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _positive_scores(client: Elasticsearch, index: str, wanted: dict[str, tuple[str, list[str]]],
-                     fields: list[str]) -> dict[str, float]:
-    """Exact BM25 score of each query's best positive, by the same query restricted to the positive ids."""
-    if not wanted:
-        return {}
-    searches: list[dict] = []
-    order = list(wanted)
-    for qid in order:
-        text, ids = wanted[qid]
-        searches.append({"index": index})
-        searches.append({"query": {"bool": {"must": bm25_query(text, fields), "filter": {"ids": {"values": ids}}}},
-                         "size": len(ids), "_source": False, "track_total_hits": False})
-    response = client.msearch(searches=searches)
-    scores: dict[str, float] = {}
-    for qid, result in zip(order, response["responses"]):
-        if "error" in result:
-            raise RuntimeError(f"positive-score search failed for query {qid}: {result['error']}")
-        hits = result["hits"]["hits"]
-        scores[qid] = max((float(h["_score"]) for h in hits), default=0.0)
-    return scores
-
-
 class _DenseMiner:
     """Corpus embeddings held in memory; top-k by cosine for a batch of queries."""
 
@@ -216,8 +193,8 @@ class _DenseMiner:
         return hits, sims
 
 
-def mine_negatives(client: Elasticsearch, index: str, dataset: Dataset, split: str = "train", top_k: int = 30,
-                   num_negatives: int = 7, margin: float = DEFAULT_MARGIN, fields: list[str] | None = None,
+def mine_negatives(retriever: Retriever, dataset: Dataset, split: str = "train", top_k: int = 30,
+                   num_negatives: int = 7, margin: float = DEFAULT_MARGIN,
                    on_progress: Callable[[int], None] | None = None, *, drop_above_positive: bool = True,
                    batch_size: int = 32, output: str | Path | None = None, checkpoint: str | Path | None = None,
                    dense_model: Any = None, dense_negatives: int = 0, dense_top_k: int | None = None,
@@ -236,19 +213,19 @@ def mine_negatives(client: Elasticsearch, index: str, dataset: Dataset, split: s
         raise MiningError("dense_negatives needs a dense_model")
     if dense_negatives > num_negatives:
         raise MiningError(f"dense_negatives ({dense_negatives}) cannot exceed num_negatives ({num_negatives})")
-    if not client.indices.exists(index=index):
-        raise MiningError(f"index '{index}' does not exist on the cluster; create it with `searchtune index DATASET "
-                          f"--index {index}`")
-    fields = list(fields or DEFAULT_FIELDS)
+    try:
+        retriever.check()
+    except LookupError as exc:
+        raise MiningError(str(exc)) from None
     guard = GuardRule(margin=margin, drop_above_positive=drop_above_positive)
     qrels = dataset.split_qrels(split)
     queries = dataset.split_queries(split)
     if max_queries is not None:
         queries = dict(list(queries.items())[:max_queries])
 
-    params = {"index": index, "dataset": dataset.name, "split": split, "top_k": top_k,
+    params = {**retriever.describe(), "dataset": dataset.name, "split": split, "top_k": top_k,
               "num_negatives": num_negatives, "margin": margin, "drop_above_positive": drop_above_positive,
-              "fields": fields, "dense_model": str(getattr(dense_model, "name", dense_model) or ""),
+              "dense_model": str(getattr(dense_model, "name", dense_model) or ""),
               "dense_negatives": dense_negatives}
     out_path = Path(output) if output is not None else None
     ckpt: _Checkpoint | None = None
@@ -269,7 +246,7 @@ def mine_negatives(client: Elasticsearch, index: str, dataset: Dataset, split: s
     try:
         for start in range(0, len(pending), batch_size):
             batch = dict(pending[start:start + batch_size])
-            triplets = _mine_batch(client, index, dataset, qrels, batch, fields, top_k, num_negatives, guard,
+            triplets = _mine_batch(retriever, dataset, qrels, batch, top_k, num_negatives, guard,
                                    dense, dense_negatives, dense_top_k or top_k, result)
             if handle is not None and ckpt is not None:
                 append_records(handle, triplets)
@@ -288,17 +265,16 @@ def mine_negatives(client: Elasticsearch, index: str, dataset: Dataset, split: s
     return result
 
 
-def _mine_batch(client: Elasticsearch, index: str, dataset: Dataset, qrels: Mapping[str, Mapping[str, int]],
-                batch: dict[str, Query], fields: list[str], top_k: int, num_negatives: int, guard: GuardRule,
+def _mine_batch(retriever: Retriever, dataset: Dataset, qrels: Mapping[str, Mapping[str, int]],
+                batch: dict[str, Query], top_k: int, num_negatives: int, guard: GuardRule,
                 dense: _DenseMiner | None, dense_negatives: int, dense_top_k: int,
                 result: MiningResult) -> list[Triplet]:
-    run, retrieved = bm25_search(client, index, batch, fields=fields, top_k=top_k, batch_size=len(batch),
-                                 with_source=True)
+    run, retrieved = retriever.retrieve(batch, top_k, with_source=True)
     positives = {qid: [d for d, g in qrels[qid].items() if g > 0 and d in dataset.corpus] for qid in batch}
     missing = {qid: (batch[qid].text, pos) for qid, pos in positives.items()
                if pos and not any(d in run.get(qid, {}) for d in pos)}
     result.positives_not_retrieved += len(missing)
-    fetched = _positive_scores(client, index, missing, fields)
+    fetched = retriever.best_score_among(missing)
 
     dense_hits: list[list[tuple[str, float]]] = []
     dense_sims = None

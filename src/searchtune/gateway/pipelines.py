@@ -141,7 +141,7 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
 
     Raises :class:`PipelineError` naming the field at fault, e.g. ``request_processors[0].neural_rerank.top_k``.
     """
-    from searchtune.gateway.rerank_client import infer_api  # local: keeps this module import-light
+    from searchtune.rerank_client import infer_api  # local: keeps this module import-light
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}", name or ""):
         raise PipelineError(f"invalid pipeline name {name!r}: use letters, digits, '-', '_' or '.'")

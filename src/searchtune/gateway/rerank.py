@@ -19,7 +19,7 @@ from typing import Any
 
 from searchtune.gateway.pipelines import Pipeline, resolve_headers
 from searchtune.gateway.query_text import document_texts, extract_query_text
-from searchtune.gateway.rerank_client import RerankError
+from searchtune.rerank_client import RerankError
 
 #: URL parameters the handler consumes instead of forwarding.
 CONSUMED_PARAMS = ("search_pipeline", "from", "size", "_source", "_source_includes", "_source_excludes")

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from searchtune.gateway.breaker import BreakerRegistry
 from searchtune.gateway.metrics import GatewayMetrics
 from searchtune.gateway.pipeline_store import DEFAULT_INDEX, PipelineStore
-from searchtune.gateway.rerank_client import RerankClient
+from searchtune.rerank_client import RerankClient
 from searchtune.gateway.upstream import Upstream
 
 

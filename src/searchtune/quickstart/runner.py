@@ -120,7 +120,9 @@ class Quickstart:
         split = _subset(split, "train", self.o.max_train_queries, self.o.seed)
         split = _subset(split, "dev", max(5, (self.o.max_train_queries or 0) // 5) if self.o.max_train_queries else None,
                         self.o.seed)
-        mined = mine_negatives(client, index, split, split="train", fields=parse_fields(self.o.fields),
+        from searchtune.search.retriever import BM25Retriever
+
+        mined = mine_negatives(BM25Retriever(client, index, parse_fields(self.o.fields)), split, split="train",
                                num_negatives=7, drop_above_positive=False)
         triplets_path = self.o.workdir / "train-triplets.jsonl"
         write_triplets(mined.triplets, triplets_path)

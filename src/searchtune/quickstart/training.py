@@ -27,8 +27,12 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
         overrides |= {"loss": "cached-mnrl", "mini_batch_size": 16}
     overrides |= o.train_overrides
     config = load_config(o.task, None, overrides)
-    inputs = prepare_inputs(config, triplets_path=triplets_path, dataset=split, dataset_dir=o.dataset, client=client,
-                            index=index, split="train")
+    from searchtune.search.retrieval import parse_fields
+    from searchtune.search.retriever import BM25Retriever
+
+    retriever = BM25Retriever(client, index, parse_fields(config.fields))
+    inputs = prepare_inputs(config, triplets_path=triplets_path, dataset=split, dataset_dir=o.dataset,
+                            retriever=retriever, split="train")
     if o.task == "embed":
         from searchtune.train.embed import train_embedder as train_fn
     else:

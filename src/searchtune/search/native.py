@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from searchtune.gateway.rerank_client import infer_api
+from searchtune.rerank_client import infer_api
 
 SERVICES = ("custom", "hugging_face", "alibabacloud-ai-search")
 #: Licences under which the inference API and text_similarity_reranker work (trial from 8.18/9.0).

@@ -19,6 +19,7 @@ from searchtune.data.examples import Triplet
 from searchtune.data.examples import read_triplets as data_read_triplets
 from searchtune.data.mining import mine_negatives
 from searchtune.data.records import Dataset, DatasetError, Document, Qrels, Query
+from searchtune.data.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,10 @@ def carve_dev(query_ids: Iterable[str], fraction: float, seed: int, max_queries:
     return set(random.Random(seed).sample(ids, min(count, len(ids) - 1)))
 
 
-def mine_triplets(client, index: str, dataset: Dataset, split: str, top_k: int, num_negatives: int,
-                  fields: list[str] | None = None, exclude: set[str] | None = None) -> list[Triplet]:
+def mine_triplets(retriever: Retriever, dataset: Dataset, split: str, top_k: int, num_negatives: int,
+                  exclude: set[str] | None = None) -> list[Triplet]:
     """Hard negatives from BM25 through the data stage's miner (with its false-negative guard), minus ``exclude``."""
-    kwargs = {"split": split, "top_k": top_k, "num_negatives": num_negatives}
-    if fields:
-        kwargs["fields"] = fields
-    result = mine_negatives(client, index, dataset, **kwargs)
+    result = mine_negatives(retriever, dataset, split=split, top_k=top_k, num_negatives=num_negatives)
     return [t for t in result.triplets if not exclude or t.query_id not in exclude]
 
 
@@ -83,15 +81,13 @@ class DevSet:
         return len(self.queries)
 
 
-def build_dev_set(client, index: str, dataset: Dataset, split: str, query_ids: Iterable[str] | None, top_k: int,
-                  fields: list[str] | None = None) -> DevSet:
+def build_dev_set(retriever: Retriever, dataset: Dataset, split: str, query_ids: Iterable[str] | None,
+                  top_k: int) -> DevSet:
     """BM25 top-k for the dev queries; texts come from the dataset's corpus (same text the model trains on)."""
-    from searchtune.search.retrieval import bm25_search
-
     qrels_all = dataset.split_qrels(split)
     wanted = set(query_ids) if query_ids is not None else set(qrels_all)
     queries = {q: v for q, v in dataset.split_queries(split).items() if q in wanted}
-    run, _ = bm25_search(client, index, queries, fields=fields, top_k=top_k)
+    run, _ = retriever.retrieve(queries, top_k)
     doc_ids = {d for docs in run.values() for d in docs}
     docs = {d: dataset.corpus[d] for d in doc_ids if d in dataset.corpus}
     return DevSet(queries=queries, qrels={q: qrels_all[q] for q in queries}, run=run, docs=docs)

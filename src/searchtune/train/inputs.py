@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from searchtune.data.records import Dataset, DatasetError
+from searchtune.data.retriever import Retriever
 from searchtune.train.config import TrainConfig
 from searchtune.train.data import (DevSet, Triplet, build_dev_set, carve_dev, manifest_digest, mine_triplets,
                                    read_triplets, triplets_digest)
@@ -23,17 +24,15 @@ class TrainInputs:
 
 
 def prepare_inputs(config: TrainConfig, triplets_path: str | Path | None = None, dataset: Dataset | None = None,
-                   dataset_dir: str | Path | None = None, client=None, index: str | None = None,
+                   dataset_dir: str | Path | None = None, retriever: Retriever | None = None,
                    split: str = "train") -> TrainInputs:
-    """Triplets (file and/or mined) minus dev queries, plus the dev set when a dataset and an index are given."""
-    from searchtune.search.retrieval import parse_fields
-
-    if triplets_path is None and (dataset is None or client is None or not index):
+    """Triplets (file and/or mined) minus dev queries, plus the dev set when a dataset and a retriever (the index's
+    BM25, built by the caller with ``config.fields``) are given."""
+    if triplets_path is None and (dataset is None or retriever is None):
         raise DatasetError("<options>", "give --triplets FILE, or --dataset DIR with --index NAME")
-    fields = parse_fields(config.fields)
     dev_ids: set[str] = set()
     dev_split = config.dev_split or split
-    if dataset is not None and client is not None and index:
+    if dataset is not None and retriever is not None:
         if config.dev_split:
             dev_ids = set(dataset.split_queries(config.dev_split))
             if config.dev_max_queries:
@@ -43,12 +42,13 @@ def prepare_inputs(config: TrainConfig, triplets_path: str | Path | None = None,
     triplets: list[Triplet] = []
     if triplets_path is not None:
         triplets.extend(t for t in read_triplets(triplets_path) if t.query_id is None or t.query_id not in dev_ids)
-    if dataset is not None and client is not None and index and triplets_path is None:
-        triplets.extend(mine_triplets(client, index, dataset, split, config.mining_top_k, config.num_negatives,
-                                      fields, exclude=dev_ids))
+    if dataset is not None and retriever is not None and triplets_path is None:
+        triplets.extend(mine_triplets(retriever, dataset, split, config.mining_top_k, config.num_negatives,
+                                      exclude=dev_ids))
     if not triplets:
         raise DatasetError(triplets_path or dataset_dir or "<options>", "no training examples")
-    dev = build_dev_set(client, index, dataset, dev_split, dev_ids, config.dev_top_k, fields) if dev_ids else None
+    dev = build_dev_set(retriever, dataset, dev_split, dev_ids, config.dev_top_k) if dev_ids else None
+    index = retriever.describe().get("index") if retriever is not None else None
     info = {"triplets_sha256": triplets_digest(triplets), "triplets_file": str(triplets_path) if triplets_path else None,
             "dataset": str(dataset_dir) if dataset_dir else None, "dataset_name": dataset.name if dataset else None,
             "manifest_sha256": manifest_digest(dataset_dir), "index": index, "split": split,
