@@ -81,9 +81,9 @@ def gateway_command(
     logging.getLogger("searchtune.gateway").info("gateway listening", extra={"event": "start", "url": url,
                                                                              "es_url": settings.es_url})
     if ready_file:
-        tmp = ready_file.with_suffix(ready_file.suffix + ".tmp")
-        tmp.write_text(url)
-        tmp.replace(ready_file)
+        from searchtune.storage import atomic_write
+
+        atomic_write(ready_file, url)
     config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on",
                             loop="auto", http="auto", timeout_graceful_shutdown=5, server_header=False,
                             date_header=False)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import IO, Literal
 
 from searchtune.data.loaders import iter_jsonl
 from searchtune.data.records import Dataset, DatasetError, Document, Query
+from searchtune.storage import atomic_writer
 
 ExampleFormat = Literal["graded-pairs", "triplets"]
 
@@ -277,22 +277,12 @@ class _LazyCorpus(Mapping[str, Document]):
 
 
 def write_jsonl_atomic(records: Iterable[dict], path: str | Path) -> int:
-    """Write dicts as JSONL under a temporary name in the same folder, fsync, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write dicts as JSONL atomically (storage.atomic_writer: unique temp name, fsync, rename)."""
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
     return count
 
 

@@ -31,6 +31,7 @@ import fsspec
 
 from searchtune import __version__
 from searchtune.config import searchtune_home, store_uri
+from searchtune.storage import ChecksumError, atomic_write, is_local, sha256_file, verify_file
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -158,11 +159,6 @@ def _filesystem(uri: str, storage_options: dict | None) -> tuple[fsspec.Abstract
     return fs, root.rstrip("/")
 
 
-def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
-
-
 @contextmanager
 def _store_errors(uri: str, endpoint: str | None = None) -> Iterator[None]:
     """Turn the many ways object stores fail into one line that says what to do."""
@@ -198,14 +194,6 @@ def _classify(exc: BaseException, uri: str, endpoint: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------- staging
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _source_files(src: Path) -> list[tuple[str, Path]]:
@@ -253,11 +241,11 @@ def stage_dataset(src_path: str | Path, uri: str, *, overwrite: bool = False, na
             if not overwrite:
                 raise StageError(f"{uri} already holds a staged dataset; pass --overwrite to replace it")
             fs.rm_file(manifest_path)  # from here on the old copy is no longer a dataset
-        if _is_local(fs):
+        if is_local(fs):
             fs.makedirs(root, exist_ok=True)
         for rel, local in files:
             target = f"{root}/{rel}"
-            if _is_local(fs):
+            if is_local(fs):
                 fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
             fs.put_file(str(local), target)
             if on_progress:
@@ -276,17 +264,8 @@ def _counts(stats: dict) -> dict:
 
 
 def _write_manifest(fs: fsspec.AbstractFileSystem, root: str, manifest: Manifest) -> None:
-    data = manifest.to_json().encode("utf-8")
-    target = f"{root}/{MANIFEST_NAME}"
-    if _is_local(fs):
-        fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=root)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    else:
-        fs.pipe_file(target, data)  # one PUT: the object appears whole or not at all
+    """Last, and whole (storage.atomic_write: a rename locally, one PUT on object stores)."""
+    atomic_write(f"{root}/{MANIFEST_NAME}", manifest.to_json(), fs=fs)
 
 
 def _remove_stale(fs: fsspec.AbstractFileSystem, root: str, keep: set[str]) -> None:
@@ -321,15 +300,10 @@ def read_manifest(uri: str, storage_options: dict | None = None, endpoint_url: s
 
 def _verify_local(folder: Path, manifest: Manifest, uri: str) -> None:
     for entry in manifest.files:
-        path = folder / entry.path
-        if not path.is_file():
-            raise StageError(f"{uri}/{entry.path}: listed in the manifest but missing")
-        if path.stat().st_size != entry.size:
-            raise StageError(f"{uri}/{entry.path}: size {path.stat().st_size} bytes, manifest says {entry.size}")
-        actual = sha256_file(path)
-        if actual != entry.sha256:
-            raise StageError(f"{uri}/{entry.path}: sha256 {actual[:12]}... does not match the manifest's "
-                             f"{entry.sha256[:12]}... (corrupt or changed after staging)")
+        try:
+            verify_file(folder / entry.path, entry.size, entry.sha256, where=f"{uri}/{entry.path}")
+        except ChecksumError as exc:
+            raise StageError(str(exc)) from None
 
 
 def open_staged(uri: str, cache_dir: str | Path | None = None, storage_options: dict | None = None,
@@ -344,7 +318,7 @@ def open_staged(uri: str, cache_dir: str | Path | None = None, storage_options: 
     options = storage_options if storage_options is not None else storage_options_for(uri, endpoint_url)
     manifest = read_manifest(uri, storage_options=options)
     fs, root = _filesystem(uri, options)
-    if _is_local(fs):
+    if is_local(fs):
         folder = Path(root)
     else:
         key = hashlib.sha256((uri + "\n" + "".join(f.sha256 for f in manifest.files)).encode()).hexdigest()[:24]

@@ -16,6 +16,7 @@ import ir_measures
 from ir_measures import AP, RR, R, nDCG
 
 from searchtune.data.records import Qrels
+from searchtune.storage import atomic_write_json, atomic_writer
 
 #: Display name -> ir-measures measure. The order is the order of every table.
 METRICS: dict[str, object] = {
@@ -58,19 +59,14 @@ def evaluate(qrels: Qrels, run: Run, metrics: dict[str, object] | None = None) -
 
 
 def write_trec_run(run: Run, path: str | Path, tag: str = "searchtune") -> None:
-    """TREC run format (``qid Q0 docid rank score tag``), written to a temp name then renamed."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
+    """TREC run format (``qid Q0 docid rank score tag``), written atomically (storage.atomic_writer)."""
+    with atomic_writer(path) as out:
         for qid, docs in run.items():
             ranked = sorted(docs.items(), key=lambda item: item[1], reverse=True)
             for rank, (did, score) in enumerate(ranked, 1):
                 out.write(f"{qid} Q0 {did} {rank} {score:.6f} {tag}\n")
-    tmp.replace(path)
 
 
 def write_json(payload: dict, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    """Metrics and stats as JSON, written atomically (a reader never sees half a file)."""
+    atomic_write_json(path, payload)

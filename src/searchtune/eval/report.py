@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from searchtune.eval.metrics import EvalResult  # noqa: E402
 from searchtune.eval.significance import paired_test  # noqa: E402
+from searchtune.storage import atomic_write  # noqa: E402
 
 METRICS_SHOWN = ("NDCG@10", "MRR@10", "Recall@100")
 
@@ -186,7 +187,5 @@ def write_report(data: ReportInput, out_dir: str | Path) -> dict[str, Path]:
     contents = {"md": markdown_text, "html": _html(markdown_text, charts, data.title),
                 "json": json.dumps(summary | {"per_query": {n: r.per_query for n, r in data.systems.items()}}, indent=2)}
     for key, path in paths.items():
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(contents[key], encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, contents[key])
     return paths | {f"chart_{k}": v for k, v in charts.items()}

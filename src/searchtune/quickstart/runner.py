@@ -22,6 +22,7 @@ from searchtune.eval.metrics import EvalResult, evaluate
 from searchtune.eval.report import ExampleQuery, ReportInput, write_report
 from searchtune.quickstart.monitor import PeakMemory, StageClock
 from searchtune.quickstart.options import QuickstartOptions
+from searchtune.storage import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class Quickstart:
         return output, record
 
     def publish(self, model_dir: Path, record: dict) -> str:
-        from searchtune.registry.store import ModelRegistry
+        from searchtune.registry.registry import ModelRegistry
 
         registry = ModelRegistry(self.store)
         final = (record.get("dev") or {}).get("final") or {}
@@ -250,8 +251,7 @@ class Quickstart:
         summary = json.loads((report_dir / "report.json").read_text())
         summary["peak_memory_gib"] = round(result.peak_memory_gib, 2)
         summary["stage_seconds"] = result.stage_seconds
-        (report_dir / "report.json.tmp").write_text(json.dumps(summary, indent=2))
-        (report_dir / "report.json.tmp").replace(report_dir / "report.json")
+        atomic_write_json(report_dir / "report.json", summary)
         return result
 
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:

@@ -1,5 +1,5 @@
 """Versioned model registry on an fsspec store: register, promote/rollback aliases, resolve for serving."""
 
-from searchtune.registry.store import ModelRef, ModelRegistry, RegistryError, resolve_model_ref
+from searchtune.registry.registry import ModelRef, ModelRegistry, RegistryError, resolve_model_ref
 
 __all__ = ["ModelRef", "ModelRegistry", "RegistryError", "resolve_model_ref"]

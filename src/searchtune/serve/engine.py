@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from searchtune.registry.store import ModelRegistry, RegistryError
+from searchtune.registry.registry import ModelRegistry, RegistryError
 from searchtune.serve.backends import Backend, load_backend
 from searchtune.serve.batcher import BatchStats, DynamicBatcher
 from searchtune.serve.metrics import ServerMetrics

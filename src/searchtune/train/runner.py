@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from searchtune.scoring import cpu_supports_bf16
+from searchtune.storage import atomic_write_json
 from searchtune.train.config import TrainConfig
 from searchtune.train.evaluator import DevRerankEvaluator
 
@@ -199,9 +200,7 @@ def save_model(model, record: dict[str, Any], output: str, work_dir: Path, keep_
     if not keep_checkpoints:
         shutil.rmtree(work_dir / CHECKPOINTS, ignore_errors=True)
     model.save_pretrained(str(work_dir))
-    tmp = work_dir / (TRAINING_JSON + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(work_dir / TRAINING_JSON)
+    atomic_write_json(work_dir / TRAINING_JSON, record, default=str)
     if is_remote(output):
         publish(work_dir, output)
     log.info("saved model to %s", output)

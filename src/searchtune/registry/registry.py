@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from searchtune.config import searchtune_home, store_uri
+from searchtune.storage import ChecksumError, LockTimeout, StoreLock, atomic_write_json, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,6 @@ ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 #: Optional files inside a model folder that describe how it was trained and how well it did.
 CARD_FILE = "training.json"
 METRICS_FILE = "metrics.json"
-#: A lock older than this is considered abandoned by a crashed writer and broken.
-STALE_LOCK_S = 120.0
 
 
 class RegistryError(Exception):
@@ -105,73 +105,17 @@ class ModelRegistry:
             return None
 
     def _write_index(self, name: str, index: dict[str, Any]) -> None:
-        """Write under a unique temporary name, then rename over the old index (atomic on local filesystems;
-        object stores replace whole objects anyway)."""
-        final = self._index_path(name)
-        tmp = f"{self._model_dir(name)}/.index.{uuid.uuid4().hex}.tmp"
-        data = json.dumps(index, indent=2, sort_keys=True).encode()
-        if self.is_local:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        else:
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, final)
+        """Replace the index whole (storage.atomic_write: unique temp name, fsync, rename; one PUT remotely)."""
+        atomic_write_json(self._index_path(name), index, sort_keys=True, fs=self.fs)
 
     @contextmanager
     def _locked(self, name: str, timeout: float = 60.0) -> Iterator[None]:
-        """Exclusive lock per model name: an exclusively created lock file (O_EXCL locally; create-if-absent
-        elsewhere, best effort on stores without conditional writes). Stale locks of crashed writers are broken."""
-        model_dir = self._model_dir(name)
-        self.fs.makedirs(model_dir, exist_ok=True)
-        lock = f"{model_dir}/.lock"
-        token = f"{os.getpid()}-{uuid.uuid4().hex}".encode()
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            if self._try_create(lock, token):
-                break
-            self._break_if_stale(lock)
-            if time.monotonic() > deadline:
-                raise RegistryError(f"timed out waiting for the registry lock {lock}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+        """Exclusive lock per model name (storage.StoreLock: a killed holder's lock is taken over in seconds)."""
         try:
-            yield
-        finally:
-            try:
-                self.fs.rm_file(lock)
-            except FileNotFoundError:
-                pass
-
-    def _try_create(self, path: str, token: bytes) -> bool:
-        if self.is_local:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(token)
-            return True
-        if self.fs.exists(path):
-            return False
-        self.fs.pipe_file(path, token)
-        return self.fs.cat_file(path) == token
-
-    def _break_if_stale(self, path: str) -> None:
-        try:
-            modified = self.fs.modified(path)
-        except (FileNotFoundError, NotImplementedError):
-            return
-        age = datetime.now(timezone.utc).timestamp() - _as_utc(modified).timestamp()
-        if age > STALE_LOCK_S:
-            log.warning("breaking stale registry lock %s (%.0fs old)", path, age)
-            try:
-                self.fs.rm_file(path)
-            except FileNotFoundError:
-                pass
+            with StoreLock(self.fs, f"{self._model_dir(name)}/.lock", timeout=timeout):
+                yield
+        except LockTimeout as exc:
+            raise RegistryError(str(exc)) from None
 
     # ---------------------------------------------------------------- queries
     def names(self) -> list[str]:
@@ -240,7 +184,8 @@ class ModelRegistry:
         files = sorted(p for p in src_fs.find(src_root) if not src_fs.isdir(p))
         if not files:
             raise RegistryError(f"model source '{source}' is empty")
-        staging = f"{self._model_dir(name)}/.staging/{uuid.uuid4().hex}"
+        self._cleanup_staging(name)  # what a killed registration left behind
+        staging = f"{self._model_dir(name)}/.staging/{_staging_name()}"
         manifest = {}
         for path in files:
             rel = path[len(src_root.rstrip("/")) + 1:]
@@ -251,6 +196,7 @@ class ModelRegistry:
         merged_metrics = {**(card_metrics or {}), **(found_metrics or {}), **(metrics or {})}
         with self._locked(name):
             index = self._read_index(name) or {"name": name, "versions": {}, "aliases": {}, "alias_history": {}}
+            self._remove_orphan_versions(name, index)
             version = self._next_version(name, index)
             final = f"{self._model_dir(name)}/versions/{version}"
             self.fs.makedirs(f"{self._model_dir(name)}/versions", exist_ok=True)
@@ -322,17 +268,37 @@ class ModelRegistry:
         name, version = self.resolve_version(ref)
         if self.is_local:
             return Path(f"{self._model_dir(name)}/versions/{version}")
+        files = self.index(name)["versions"][str(version)].get("files", {})
+        if self.is_local:
+            folder = Path(f"{self._model_dir(name)}/versions/{version}")
+            self._verify(folder, files, f"{name}@{version}")
+            return folder
         target = self.cache_dir / name / str(version)
         if target.is_dir():
+            self._verify(target, files, f"{name}@{version} (cached)")
             return target
         tmp = target.parent / f".{version}.{uuid.uuid4().hex}.tmp"
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        self.fs.get(f"{self._model_dir(name)}/versions/{version}/", str(tmp), recursive=True)
         try:
+            self.fs.get(f"{self._model_dir(name)}/versions/{version}/", str(tmp), recursive=True)
+            self._verify(tmp, files, f"{name}@{version}")
             os.replace(tmp, target)
-        except OSError:  # another process won the race; theirs is complete too
+        except OSError:  # another process won the race; theirs is complete (and verified) too
             shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return target
+
+    @staticmethod
+    def _verify(folder: Path, files: dict[str, dict[str, Any]], what: str) -> None:
+        """Every file the index lists, with the size and sha256 recorded at registration (serving a corrupt or
+        half-copied model is worse than refusing it)."""
+        for rel, meta in files.items():
+            try:
+                verify_file(folder / rel, int(meta["size"]), str(meta["sha256"]), where=f"{what}: {rel}")
+            except ChecksumError as exc:
+                raise RegistryError(str(exc)) from None
 
     # ---------------------------------------------------------------- helpers
     def _next_version(self, name: str, index: dict[str, Any]) -> int:
@@ -371,7 +337,8 @@ class ModelRegistry:
             raise RegistryError(f"{source}/{path.rsplit('/', 1)[-1]}: invalid JSON at line {exc.lineno}: {exc.msg}")
 
     def _cleanup_staging(self, name: str) -> None:
-        """Remove staging folders abandoned more than an hour ago by crashed registrations."""
+        """Remove staging folders of registrations that cannot finish any more: on this host, those whose process
+        is gone (a SIGKILLed ``models register``); anywhere, those abandoned more than an hour ago."""
         staging = f"{self._model_dir(name)}/.staging"
         try:
             entries = self.fs.ls(staging, detail=True)
@@ -380,12 +347,45 @@ class ModelRegistry:
         cutoff = time.time() - 3600
         for entry in entries:
             mtime = entry.get("mtime") or entry.get("created")
-            if isinstance(mtime, (int, float)) and mtime < cutoff:
+            old = isinstance(mtime, (int, float)) and mtime < cutoff
+            if old or _staging_owner_gone(entry["name"].rstrip("/").rsplit("/", 1)[-1]):
+                log.info("removing abandoned staging folder %s", entry["name"])
                 self.fs.rm(entry["name"], recursive=True)
 
+    def _remove_orphan_versions(self, name: str, index: dict[str, Any]) -> None:
+        """Under the lock: version folders the index does not name were moved in by a registration killed before
+        it wrote the index; nobody can see them, so they go (their numbers stay used: ``last_version``)."""
+        vdir = f"{self._model_dir(name)}/versions"
+        if not self.fs.exists(vdir):
+            return
+        for path in self.fs.ls(vdir, detail=False):
+            number = path.rstrip("/").rsplit("/", 1)[-1]
+            if number.isdigit() and number not in index["versions"]:
+                log.warning("removing orphan version folder %s (a registration died before naming it)", path)
+                index["last_version"] = max(int(index.get("last_version", 0)), int(number))
+                try:
+                    self.fs.rm(path, recursive=True)
+                except FileNotFoundError:  # a delete() finishing its own cleanup
+                    pass
 
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+def _staging_name() -> str:
+    """``<host>~<pid>~<random>``: lets a later run tell a dead registration's staging folder from a live one."""
+    return f"{socket.gethostname()}~{os.getpid()}~{uuid.uuid4().hex}"
+
+
+def _staging_owner_gone(folder: str) -> bool:
+    host, _, rest = folder.partition("~")
+    pid = rest.partition("~")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def resolve_model_ref(ref: str, store: str | None = None) -> Path:
