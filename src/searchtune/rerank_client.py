@@ -15,17 +15,21 @@ hf             ES ``hugging_face`` body ``{query, documents}``  top-level ``[{in
 alibaba        ``.../ranker/{service_id}`` ``{query, docs}``     ``result.scores[{index, score}]``
 =============  =============================================  ==========================================
 
-Every failure becomes a :class:`RerankError` with a short machine-readable ``reason`` (``timeout``,
+Used by the gateway (async, bounded by the per-search budget) and by eval (:class:`SyncRerankClient`, via
+eval/remote.py). Every failure becomes a :class:`RerankError` with a short machine-readable ``reason`` (``timeout``,
 ``connect_error``, ``http_503``, ``bad_response``...), which the gateway reports in its fallback flag and metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
 API_NAMES = ("cohere", "cohere-v2", "dashscope", "tei", "hf", "alibaba")
 
@@ -119,26 +123,62 @@ def parse_scores(payload: Any, count: int) -> list[float]:
     return [float(s) for s in scores]  # type: ignore[arg-type]
 
 
-class RerankClient:
-    """One pooled async HTTP client for every endpoint the gateway calls."""
+def _retryable(exc: BaseException) -> bool:
+    """Worth another attempt: refused/reset connections, 429 and 5xx. Timeouts are not (the budget is spent) and
+    neither are 4xx or bad answers (the same request gets the same refusal)."""
+    if not isinstance(exc, RerankError):
+        return False
+    return exc.reason in ("connect_error", "http_429") or exc.reason.startswith("http_5")
 
-    def __init__(self, max_connections: int = 64) -> None:
+
+class RerankClient:
+    """The one rerank client (async core): pooled HTTP, every dialect, retries with exponential backoff (tenacity)
+    on 429/5xx/refused connections, all inside the call's ``timeout``. The gateway uses it as is, with the per-search
+    budget as ``timeout``; eval uses :class:`SyncRerankClient`."""
+
+    def __init__(self, max_connections: int = 64, retries: int = 2, backoff_s: float = 0.05,
+                 headers: dict[str, str] | None = None) -> None:
+        self.retries = retries
+        self.backoff_s = backoff_s
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=max_connections,
-                                                           max_keepalive_connections=max_connections))
+                                                           max_keepalive_connections=max_connections),
+                                       headers=headers)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def rerank(self, endpoint: str, api: str | None, model: str | None, query: str, documents: Sequence[str],
-                     headers: dict[str, str] | None = None, timeout: float = 1.0) -> list[float]:
-        """Scores for ``documents`` in input order. Raises RerankError; never retries (the search is waiting)."""
+                     headers: dict[str, str] | None = None, timeout: float = 1.0,
+                     attempt_timeout: float | None = None) -> list[float]:
+        """Scores for ``documents`` in input order, or RerankError. ``timeout`` bounds the whole call, retries and
+        backoff included: a retry that would end past it is not made (the search is waiting); ``attempt_timeout``
+        (default: what is left of ``timeout``) bounds each attempt."""
         if not documents:
             return []
         api = api or infer_api(endpoint)
         body = build_request(api, model, query, documents)
+        url = request_url(endpoint, api)
+        deadline = time.monotonic() + timeout
+
+        def past_budget(state: RetryCallState) -> bool:
+            return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
+        retrying = AsyncRetrying(retry=retry_if_exception(_retryable), reraise=True,
+                                 stop=stop_after_attempt(self.retries + 1) | past_budget,
+                                 wait=wait_exponential(multiplier=self.backoff_s, max=max(self.backoff_s, 8.0)))
+        async for attempt in retrying:
+            with attempt:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RerankError("timeout", f"no answer from {endpoint} within {timeout:g}s")
+                limit = min(attempt_timeout or remaining, remaining)
+                return await self._attempt(url, endpoint, body, headers, limit, len(documents))
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(self, url: str, endpoint: str, body: dict[str, Any], headers: dict[str, str] | None,
+                       timeout: float, count: int) -> list[float]:
         try:
-            response = await self._http.post(request_url(endpoint, api), json=body, headers=headers or {},
-                                             timeout=timeout)
+            response = await self._http.post(url, json=body, headers=headers or {}, timeout=timeout)
         except httpx.TimeoutException as exc:
             raise RerankError("timeout", f"no answer from {endpoint} within {timeout:g}s") from exc
         except httpx.HTTPError as exc:
@@ -149,4 +189,27 @@ class RerankClient:
             payload = response.json()
         except ValueError as exc:
             raise RerankError("bad_response", f"not JSON: {response.text[:200]}") from exc
-        return parse_scores(payload, len(documents))
+        return parse_scores(payload, count)
+
+
+class SyncRerankClient:
+    """The same client for synchronous callers (eval, scripts): one private event loop runs the async core."""
+
+    def __init__(self, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = self._loop.run_until_complete(self._make(options))
+
+    @staticmethod
+    async def _make(options: dict[str, Any]) -> RerankClient:
+        return RerankClient(**options)
+
+    def rerank(self, endpoint: str, api: str | None, model: str | None, query: str, documents: Sequence[str],
+               headers: dict[str, str] | None = None, timeout: float = 60.0,
+               attempt_timeout: float | None = None) -> list[float]:
+        return self._loop.run_until_complete(self._client.rerank(endpoint, api, model, query, documents, headers,
+                                                                 timeout, attempt_timeout))
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()

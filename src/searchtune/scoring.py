@@ -140,6 +140,15 @@ class _autocast:
         return self._ctx.__exit__(*exc)
 
 
+def scorer_for_model(model: object, kind: ModelKind, dtype: torch.dtype = torch.float32,
+                     batch_size: int = 32, name: str = "in-memory") -> Scorer:
+    """A scorer around an already loaded CrossEncoder/SentenceTransformer (the model being trained, for its dev
+    evaluation), so it scores exactly as the loaded model will, autocast included."""
+    if kind == "cross-encoder":
+        return CrossEncoderScorer(model=model, name=name, dtype=dtype, batch_size=batch_size)
+    return EmbeddingScorer(model=model, name=name, dtype=dtype, batch_size=batch_size)
+
+
 def load_scorer(name_or_path: str | None, kind: ModelKind | None = None, precision: Precision = "auto",
                 device: str | None = None, max_length: int | None = 256, batch_size: int = 32) -> Scorer:
     """Load any HF name or local path as a scorer. ``kind`` overrides detection; ``max_length`` truncates inputs."""
@@ -153,9 +162,9 @@ def load_scorer(name_or_path: str | None, kind: ModelKind | None = None, precisi
     if kind == "cross-encoder":
         model = CrossEncoder(path, device=device, max_length=max_length)
         model.model.eval()
-        return CrossEncoderScorer(model=model, name=path, dtype=dtype, batch_size=batch_size)
-    model = SentenceTransformer(path, device=device)
-    if max_length:
-        model.max_seq_length = max_length
-    model.eval()
-    return EmbeddingScorer(model=model, name=path, dtype=dtype, batch_size=batch_size)
+    else:
+        model = SentenceTransformer(path, device=device)
+        if max_length:
+            model.max_seq_length = max_length
+        model.eval()
+    return scorer_for_model(model, kind, dtype, batch_size, name=path)

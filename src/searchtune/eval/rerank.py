@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from searchtune import normalize
 from searchtune.data.records import Document, Qrels, Query
 from searchtune.eval.metrics import EvalResult, evaluate
 
@@ -59,12 +60,8 @@ def _rerank_with_embeddings(scorer, queries: Mapping[str, Query], candidates: di
 
 
 def minmax(scores: Mapping[str, float]) -> dict[str, float]:
-    """Scale one query's scores to [0, 1]; a constant list maps to all zeros."""
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {did: ((s - low) / span if span > 0 else 0.0) for did, s in scores.items()}
+    """One query's scores by document id through the shared normaliser (:func:`searchtune.normalize.minmax`)."""
+    return dict(zip(scores, normalize.minmax(list(scores.values()))))
 
 
 def with_tail(reranked: Run, first_stage: Run) -> Run:

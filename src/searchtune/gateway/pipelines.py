@@ -197,6 +197,21 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
     return Pipeline(name=name, definition=body, rerank=specs[0][1])
 
 
+def neural_rerank_pipeline(model_id: str, endpoint: str, top_k: int, bm25_weight: float | None = None,
+                           headers: dict[str, str] | None = None,
+                           description: str = "Neural rerank via a searchtune model") -> dict[str, Any]:
+    """A pipeline definition (the body of ``PUT /_search/pipeline/NAME``) with one ``neural_rerank`` processor
+    reading the query from ``query_text``: what the quickstart creates and prints, built in one place."""
+    processor: dict[str, Any] = {"model_id": model_id, "endpoint": endpoint, "field": "query_text", "top_k": top_k}
+    if headers:
+        processor["headers"] = dict(headers)
+    if bm25_weight is not None:
+        processor["bm25_weight"] = bm25_weight
+    definition = {"description": description, "request_processors": [{"neural_rerank": processor}]}
+    parse_pipeline("definition", definition)  # built wrong here is a bug: fail loudly, not at the first search
+    return definition
+
+
 def resolve_headers(headers: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
     """Expand ``$VAR``/``${VAR}`` from the environment at call time.
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from searchtune.gateway.pipelines import Pipeline, resolve_headers
 from searchtune.gateway.query_text import document_texts, extract_query_text
+from searchtune.normalize import minmax
 from searchtune.rerank_client import RerankError
 
 #: URL parameters the handler consumes instead of forwarding.
@@ -94,13 +95,6 @@ def filter_source(source: dict, includes: list[str], excludes: list[str], prefix
             continue
         out[key] = filter_source(value, [], excludes, path + ".") if isinstance(value, dict) and excludes else value
     return out
-
-
-def _minmax(values: list[float]) -> list[float]:
-    low, high = min(values), max(values)
-    if high - low <= 1e-12:
-        return [1.0 for _ in values]
-    return [(v - low) / (high - low) for v in values]
 
 
 def plan_request(body: dict, params: dict[str, str], pipeline: Pipeline) -> tuple[dict, int, int, int, str | None]:
@@ -191,7 +185,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
             final = scores
             if spec.bm25_weight > 0:
                 w = spec.bm25_weight
-                final = [(1 - w) * m + w * b for m, b in zip(_minmax(scores), _minmax(bm25))]
+                final = [(1 - w) * m + w * b for m, b in zip(minmax(scores), minmax(bm25))]
             for hit, b, model_score, score in zip(window_hits, bm25, scores, final):
                 fields = hit.setdefault("fields", {})
                 fields["_bm25_score"] = [b]

@@ -26,6 +26,9 @@ from searchtune.storage import atomic_write_json
 
 log = logging.getLogger(__name__)
 
+#: The DashScope-dialect rerank route of `searchtune serve` the quickstart's pipeline calls (as the Bailian guide).
+DASHSCOPE_RERANK_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
+
 
 @dataclass
 class QuickstartResult:
@@ -58,6 +61,7 @@ class Quickstart:
         self.memory = PeakMemory()
         self.stack = ExitStack()
         self.urls: dict[str, str] = {}
+        self.bm25_weight: float | None = None  # the pipeline's, from training's tuned fusion weight
         self.o.workdir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("SEARCHTUNE_STORE", self.o.store)
         self.store = os.environ["SEARCHTUNE_STORE"]
@@ -124,7 +128,7 @@ class Quickstart:
         from searchtune.search.retriever import BM25Retriever
 
         mined = mine_negatives(BM25Retriever(client, index, parse_fields(self.o.fields)), split, split="train",
-                               num_negatives=7, drop_above_positive=False)
+                               drop_above_positive=self.o.mine_drop_above_positive)
         triplets_path = self.o.workdir / "train-triplets.jsonl"
         write_triplets(mined.triplets, triplets_path)
         stats = mined.stats() | {"dataset_uri": uri, "manifest_files": len(manifest.files)}
@@ -174,13 +178,9 @@ class Quickstart:
         if not self.o.keep_running:
             self.stack.callback(gateway.stop)
         self.memory.extra_pids.add(gateway.process.pid)
-        processor = {"model_id": self.o.model_name, "endpoint": f"{endpoint}/api/v1/services/rerank/text-rerank/text-rerank",
-                     "field": "query_text", "top_k": self.o.rerank_top_k,
-                     "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}
-        if fusion_weight is not None:  # training reports the model's weight; the gateway takes BM25's
-            processor["bm25_weight"] = round(1.0 - float(fusion_weight), 4)
-        body = {"description": "Neural rerank via the fine-tuned searchtune model",
-                "request_processors": [{"neural_rerank": processor}]}
+        # training reports the model's fusion weight; the gateway takes BM25's
+        self.bm25_weight = None if fusion_weight is None else round(1.0 - float(fusion_weight), 4)
+        body = self._pipeline_body(endpoint)
         response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
         response.raise_for_status()
         self.urls["gateway"] = gateway.url
@@ -254,8 +254,17 @@ class Quickstart:
         atomic_write_json(report_dir / "report.json", summary)
         return result
 
+    def _pipeline_body(self, endpoint: str) -> dict:
+        from searchtune.gateway.pipelines import neural_rerank_pipeline
+
+        return neural_rerank_pipeline(self.o.model_name, f"{endpoint}{DASHSCOPE_RERANK_PATH}", self.o.rerank_top_k,
+                                      bm25_weight=self.bm25_weight,
+                                      headers={"Authorization": "Bearer $BAILIAN_API_KEY"},
+                                      description="Neural rerank via the fine-tuned searchtune model")
+
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
         ds = str(self.o.dataset)
+        body = json.dumps(self._pipeline_body("http://127.0.0.1:8080"), separators=(",", ":"))
         return [
             f"export SEARCHTUNE_STORE={self.store}",
             f"searchtune index {ds} --index {index} --es-url {es_url}",
@@ -263,9 +272,7 @@ class Quickstart:
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
             f"searchtune gateway --es-url {es_url} --port 9201",
             f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
-            f"-d '{{\"request_processors\":[{{\"neural_rerank\":{{\"model_id\":\"{self.o.model_name}\","
-            f"\"endpoint\":\"http://127.0.0.1:8080/api/v1/services/rerank/text-rerank/text-rerank\",\"field\":\"query_text\","
-            f"\"top_k\":{self.o.rerank_top_k}}}}}]}}'",
+            f"-d '{body}'",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
             f"--rerank http://127.0.0.1:9201 --pipeline {self.o.pipeline}",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",

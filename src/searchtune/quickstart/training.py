@@ -21,10 +21,8 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     from searchtune.train.inputs import prepare_inputs
 
     overrides: dict = {"dev_split": "dev", "max_length": o.max_length, "seed": o.seed}
-    if o.task == "embed":
-        # cached MNRL: the same loss and gradients as MNRL, computed in mini-batches, so the training peak memory no
-        # longer grows with batch size x max length (plain MNRL at 32 x 256 tokens peaked at 8.3 GB RSS here)
-        overrides |= {"loss": "cached-mnrl", "mini_batch_size": 16}
+    if o.task == "embed":  # see QuickstartOptions.embed_loss
+        overrides |= {"loss": o.embed_loss, "mini_batch_size": o.embed_mini_batch_size}
     overrides |= o.train_overrides
     config = load_config(o.task, None, overrides)
     from searchtune.search.retrieval import parse_fields

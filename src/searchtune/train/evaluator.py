@@ -14,32 +14,10 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 
 from searchtune.eval.metrics import evaluate
 from searchtune.eval.rerank import rerank_run, tune_fusion_weight
+from searchtune.scoring import scorer_for_model
 from searchtune.train.data import DevSet
 
 log = logging.getLogger(__name__)
-
-
-class _InTrainingScorer:
-    """Adapts the model being trained to the scorer interface :func:`rerank_run` expects."""
-
-    def __init__(self, model, kind: str, bf16: bool, batch_size: int = 64):
-        self.model, self.kind, self.bf16, self.batch_size = model, kind, bf16, batch_size
-
-    def _autocast(self):
-        device = self.model.device.type
-        return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=self.bf16)
-
-    def embed(self, texts: list[str]) -> torch.Tensor:
-        with torch.inference_mode(), self._autocast():
-            vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_tensor=True,
-                                        normalize_embeddings=True, show_progress_bar=False)
-        return vectors.float().cpu()
-
-    def score(self, query: str, documents: list[str]) -> list[float]:
-        with torch.inference_mode(), self._autocast():
-            scores = self.model.predict([(query, d) for d in documents], batch_size=self.batch_size,
-                                        show_progress_bar=False, convert_to_numpy=True)
-        return [float(s) for s in scores.reshape(len(documents), -1)[:, 0]]
 
 
 class DevRerankEvaluator(BaseEvaluator):
@@ -56,7 +34,7 @@ class DevRerankEvaluator(BaseEvaluator):
         started = time.perf_counter()
         was_training = model.training
         model.eval()
-        scorer = _InTrainingScorer(model, self.kind, self.bf16)
+        scorer = scorer_for_model(model, self.kind, torch.bfloat16 if self.bf16 else torch.float32, batch_size=64)
         reranked = rerank_run(scorer, self.dev.queries, self.dev.run, self.dev.docs, top_k=self.top_k)
         if was_training:
             model.train()
