@@ -4,14 +4,16 @@ Layout under ``<store>/models/<name>/``::
 
     index.json            versions (card, metrics, files), aliases, alias history  <- the only source of truth
     versions/<n>/...      immutable model files of version n
-    .staging/<uuid>/      uploads in progress (invisible until the index names them)
+    .staging/<host>~<pid>~<uuid>/  uploads in progress (invisible until the index names them; recovery.py)
     .lock                 held while the index is read-modified-written
 
 Why this shape: a version becomes visible only when ``index.json`` names it, and ``index.json`` is replaced whole
 (written under a temporary name, then renamed), so a crash at any point leaves either the old or the new index,
-never a half-registered version. The lock file (created exclusively) serialises read-modify-write cycles, so two
-concurrent registrations can never both read version ``n`` and overwrite each other's entry. Files are copied into
-staging outside the lock, so a slow upload does not block other writers.
+never a half-registered version. The lock (storage.StoreLock: pid, host, heartbeat, token) serialises
+read-modify-write cycles, so two concurrent registrations can never both read version ``n`` and overwrite each
+other's entry, and a SIGKILLed holder's lock is taken over in seconds. Files are copied into staging outside the
+lock, so a slow upload does not block other writers; what a killed registration leaves is removed by the next
+(recovery.py). Reads check every file's size and sha256 against the index before handing out a folder.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import logging
 import os
 import re
 import shutil
-import socket
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +36,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from searchtune.config import searchtune_home, store_uri
+from searchtune.registry.recovery import cleanup_staging, next_version, remove_orphan_versions, staging_name
 from searchtune.storage import ChecksumError, LockTimeout, StoreLock, atomic_write_json, verify_file
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,8 @@ class ModelRegistry:
         files = sorted(p for p in src_fs.find(src_root) if not src_fs.isdir(p))
         if not files:
             raise RegistryError(f"model source '{source}' is empty")
-        self._cleanup_staging(name)  # what a killed registration left behind
-        staging = f"{self._model_dir(name)}/.staging/{_staging_name()}"
+        cleanup_staging(self.fs, self._model_dir(name))  # what a killed registration left behind
+        staging = f"{self._model_dir(name)}/.staging/{staging_name()}"
         manifest = {}
         for path in files:
             rel = path[len(src_root.rstrip("/")) + 1:]
@@ -196,8 +197,8 @@ class ModelRegistry:
         merged_metrics = {**(card_metrics or {}), **(found_metrics or {}), **(metrics or {})}
         with self._locked(name):
             index = self._read_index(name) or {"name": name, "versions": {}, "aliases": {}, "alias_history": {}}
-            self._remove_orphan_versions(name, index)
-            version = self._next_version(name, index)
+            remove_orphan_versions(self.fs, self._model_dir(name), index)
+            version = next_version(self.fs, self._model_dir(name), index)
             final = f"{self._model_dir(name)}/versions/{version}"
             self.fs.makedirs(f"{self._model_dir(name)}/versions", exist_ok=True)
             self.fs.mv(staging, final, recursive=True)
@@ -207,7 +208,7 @@ class ModelRegistry:
                 "size_bytes": sum(f["size"] for f in manifest.values()),
             }
             self._write_index(name, index)
-        self._cleanup_staging(name)
+        cleanup_staging(self.fs, self._model_dir(name))
         log.info("registered %s version %d from %s", name, version, source)
         return version
 
@@ -301,19 +302,6 @@ class ModelRegistry:
                 raise RegistryError(str(exc)) from None
 
     # ---------------------------------------------------------------- helpers
-    def _next_version(self, name: str, index: dict[str, Any]) -> int:
-        """One above every version ever seen, including folders of a crashed registration that never made it into
-        the index (never reuse a number: a number always means the same files)."""
-        numbers = [int(v) for v in index["versions"]]
-        numbers.append(int(index.get("last_version", 0)))
-        vdir = f"{self._model_dir(name)}/versions"
-        if self.fs.exists(vdir):
-            numbers += [int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.fs.ls(vdir, detail=False)
-                        if p.rstrip("/").rsplit("/", 1)[-1].isdigit()]
-        version = max(numbers, default=0) + 1
-        index["last_version"] = version
-        return version
-
     def _copy_file(self, src_fs, src: str, dst: str) -> dict[str, Any]:
         digest = hashlib.sha256()
         size = 0
@@ -335,57 +323,6 @@ class ModelRegistry:
                 return json.loads(fh.read())
         except json.JSONDecodeError as exc:
             raise RegistryError(f"{source}/{path.rsplit('/', 1)[-1]}: invalid JSON at line {exc.lineno}: {exc.msg}")
-
-    def _cleanup_staging(self, name: str) -> None:
-        """Remove staging folders of registrations that cannot finish any more: on this host, those whose process
-        is gone (a SIGKILLed ``models register``); anywhere, those abandoned more than an hour ago."""
-        staging = f"{self._model_dir(name)}/.staging"
-        try:
-            entries = self.fs.ls(staging, detail=True)
-        except FileNotFoundError:
-            return
-        cutoff = time.time() - 3600
-        for entry in entries:
-            mtime = entry.get("mtime") or entry.get("created")
-            old = isinstance(mtime, (int, float)) and mtime < cutoff
-            if old or _staging_owner_gone(entry["name"].rstrip("/").rsplit("/", 1)[-1]):
-                log.info("removing abandoned staging folder %s", entry["name"])
-                self.fs.rm(entry["name"], recursive=True)
-
-    def _remove_orphan_versions(self, name: str, index: dict[str, Any]) -> None:
-        """Under the lock: version folders the index does not name were moved in by a registration killed before
-        it wrote the index; nobody can see them, so they go (their numbers stay used: ``last_version``)."""
-        vdir = f"{self._model_dir(name)}/versions"
-        if not self.fs.exists(vdir):
-            return
-        for path in self.fs.ls(vdir, detail=False):
-            number = path.rstrip("/").rsplit("/", 1)[-1]
-            if number.isdigit() and number not in index["versions"]:
-                log.warning("removing orphan version folder %s (a registration died before naming it)", path)
-                index["last_version"] = max(int(index.get("last_version", 0)), int(number))
-                try:
-                    self.fs.rm(path, recursive=True)
-                except FileNotFoundError:  # a delete() finishing its own cleanup
-                    pass
-
-
-def _staging_name() -> str:
-    """``<host>~<pid>~<random>``: lets a later run tell a dead registration's staging folder from a live one."""
-    return f"{socket.gethostname()}~{os.getpid()}~{uuid.uuid4().hex}"
-
-
-def _staging_owner_gone(folder: str) -> bool:
-    host, _, rest = folder.partition("~")
-    pid = rest.partition("~")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def resolve_model_ref(ref: str, store: str | None = None) -> Path:

@@ -29,7 +29,8 @@ class LockTimeout(TimeoutError):
     """The lock stayed held by a live holder for longer than the caller was willing to wait."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (another user's process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,7 +88,7 @@ class StoreLock:
 
     def _abandoned(self, holder: dict) -> str | None:
         """Why the current holder no longer holds it (``None``: it does)."""
-        if holder.get("host") == self.host and isinstance(holder.get("pid"), int) and not _pid_alive(holder["pid"]):
+        if holder.get("host") == self.host and isinstance(holder.get("pid"), int) and not pid_alive(holder["pid"]):
             return f"holder pid {holder['pid']} on {self.host} is gone"
         beat = holder.get("heartbeat")
         if not isinstance(beat, (int, float)):

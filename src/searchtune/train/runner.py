@@ -6,7 +6,6 @@ The loop itself is sentence-transformers' trainer (Hugging Face Trainer undernea
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
