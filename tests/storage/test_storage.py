@@ -132,3 +132,36 @@ def test_a_sigkilled_models_register_leaves_nothing_and_the_next_one_succeeds(tm
     assert list(staging.iterdir()) == []  # the killed run's staging is gone
     assert sorted(p.name for p in (store / "models" / "big" / "versions").iterdir()) == ["1"]
     assert registry.resolve("big@1").joinpath("config.json").read_text() == '{"small": true}'
+
+
+def test_a_registration_killed_under_the_lock_leaves_no_orphan_version(tmp_path: Path) -> None:
+    """The `models register SIGKILLed while holding the lock` case: killed after moving its files into
+    ``versions/1`` but before the index named them. The next registration takes the lock over at once, removes the
+    orphan folder and never reuses its number."""
+    store = tmp_path / "store"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from searchtune.registry import ModelRegistry
+        registry = ModelRegistry({str(store)!r})
+        with registry._locked("big"):
+            registry.fs.makedirs({str(store / "models" / "big" / "versions" / "1")!r}, exist_ok=True)
+            open({str(store / "models" / "big" / "versions" / "1" / "weights.bin")!r}, "wb").write(b"x" * 4096)
+            print("moved", flush=True)
+            time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "moved"
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    source = tmp_path / "model"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    registry = ModelRegistry(str(store), cache_dir=tmp_path / "cache")
+    started = time.monotonic()
+    version = registry.register("big", str(source))
+    assert time.monotonic() - started < 5
+    assert version == 2  # 1 was seen on disk: a number always means the same files
+    versions = sorted(p.name for p in (store / "models" / "big" / "versions").iterdir())
+    assert versions == ["2"]  # the orphan is gone
+    assert registry.list()[0]["versions"] == [2]
