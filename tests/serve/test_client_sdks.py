@@ -4,6 +4,8 @@ against the same model run in-process, so a wrong route, shape or score mapping 
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -70,7 +72,8 @@ def test_cohere_v1_rerank_with_rank_fields_and_embed(ce_server, emb_server, api_
     docs = [{"title": f"t{i}", "body": d} for i, d in enumerate(DOCS)]
     fielded = client.rerank(query=QUERY, documents=docs, rank_fields=["body"], return_documents=True)
     assert in_input_order(fielded.results) == pytest.approx(ce_reference, abs=1e-4)  # scored on "body" only
-    assert {r.document["title"] for r in fielded.results} == {"t0", "t1", "t2"}
+    assert {r.document.text for r in fielded.results} == set(DOCS)
+    assert {getattr(r.document, "title") for r in fielded.results} == {"t0", "t1", "t2"}
     emb = cohere.Client(api_key="unused", base_url=emb_server.url).embed(texts=DOCS, model="minilm",
                                                                        input_type="search_document")
     assert np.allclose(np.array(emb.embeddings), ref_vectors, atol=1e-4)
@@ -81,9 +84,13 @@ def test_openai_embeddings_float_base64_and_errors(emb_server, ref_vectors) -> N
     import openai
 
     client = openai.OpenAI(api_key="unused", base_url=f"{emb_server.url}/v1")
-    for fmt in ("float", "base64"):  # the SDK decodes base64 itself
-        out = client.embeddings.create(model="minilm", input=DOCS, encoding_format=fmt)
-        assert np.allclose(np.array([d.embedding for d in out.data]), ref_vectors, atol=1e-4), fmt
+    default = client.embeddings.create(model="minilm", input=DOCS)  # the SDK asks for base64 and decodes it
+    assert np.allclose(np.array([d.embedding for d in default.data]), ref_vectors, atol=1e-4)
+    floats = client.embeddings.create(model="minilm", input=DOCS, encoding_format="float")
+    assert np.allclose(np.array([d.embedding for d in floats.data]), ref_vectors, atol=1e-4)
+    out = client.embeddings.create(model="minilm", input=DOCS, encoding_format="base64")  # returned as sent
+    decoded = [np.frombuffer(base64.b64decode(d.embedding), dtype="<f4") for d in out.data]
+    assert np.allclose(np.array(decoded), ref_vectors, atol=1e-4)
     assert out.usage.prompt_tokens > len(DOCS)
     with pytest.raises(openai.BadRequestError, match="Matryoshka"):
         client.embeddings.create(model="minilm", input=DOCS, dimensions=128)
@@ -125,8 +132,23 @@ def test_dashscope_rerank_and_text_embedding(ce_server, emb_server, api_key, ce_
 
 
 # ------------------------------------------------------------------------------------------- huggingface_hub
+@pytest.fixture()
+def hub_online(monkeypatch):
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()  # sessions are cached with the offline adapter mounted
+    yield
+    monkeypatch.undo()
+    reset_sessions()
+
+
 def test_huggingface_inference_client_on_the_server_root(ce_server, emb_server, api_key, st_model,
-                                                         ref_vectors, ce_reference) -> None:
+                                                         ref_vectors, ce_reference, hub_online) -> None:
+    """The suite runs with HF_HUB_OFFLINE=1 (models load by path), which makes huggingface_hub refuse every
+    request, our loopback server's too; it is lifted for this test only (nothing here can reach the Hub: the
+    client is given the server's 127.0.0.1 URL)."""
     from huggingface_hub import InferenceClient
 
     emb = InferenceClient(model=emb_server.url)

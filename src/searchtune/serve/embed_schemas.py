@@ -7,11 +7,15 @@ and ``truncate`` are honoured; image inputs and sparse output are refused.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from searchtune.serve.schemas import Body, Text, TruncationDirection
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
 
 
 class OpenAIEmbeddings(Body):
@@ -33,7 +37,7 @@ class CohereEmbed(Body):
     inputs: list[dict] | None = None
     input_type: str | None = None
     embedding_types: list[Literal["float", "int8", "uint8", "binary", "ubinary", "base64"]] | None = None
-    truncate: Literal["NONE", "START", "END"] = "END"
+    truncate: Annotated[Literal["NONE", "START", "END"] | None, BeforeValidator(_upper)] = None  # None: END
     output_dimension: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")

@@ -44,8 +44,8 @@ def add_rerank_routes(router: APIRouter, ctx: RouteContext) -> None:
         for i, s in ranked(relevance_0_1(kind, scored.scores), body.top_n):
             row: dict[str, Any] = {"index": i, "relevance_score": s}
             if body.return_documents:
-                doc = body.documents[i]
-                row["document"] = doc if isinstance(doc, dict) else {"text": doc}
+                doc = body.documents[i]  # an object comes back whole, with the text that was scored
+                row["document"] = {"text": texts[i], **doc} if isinstance(doc, dict) else {"text": doc}
             results.append(row)
         return {"id": str(uuid.uuid4()), "results": results,
                 "meta": {"api_version": {"version": version}, "billed_units": {"search_units": 1},
