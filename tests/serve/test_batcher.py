@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -22,10 +23,7 @@ def make(max_inputs: int = 8, max_tokens: int = 10_000, wait: float = 0.01, fail
             raise ValueError("model failed")
         return [len(u) for u in units]
 
-    def count(units: list[str]) -> list[int]:
-        return [len(u) for u in units]
-
-    return DynamicBatcher(run, count, max_length=20, max_batch_inputs=max_inputs, max_batch_tokens=max_tokens,
+    return DynamicBatcher(run, len, max_length=20, max_batch_inputs=max_inputs, max_batch_tokens=max_tokens,
                           max_wait_s=wait), seen
 
 
@@ -39,8 +37,8 @@ def test_concurrent_requests_are_merged_sorted_and_bounded() -> None:
         return requests, results, seen
 
     requests, results, seen = asyncio.run(main())
-    for request, (out, counts) in zip(requests, results):
-        assert out == [len(u) for u in request] and counts == [len(u) for u in request]
+    for request, out in zip(requests, results):
+        assert out == [len(u) for u in request]
     assert sum(len(b) for b in seen) == 18
     assert len(seen) < 6  # merged across callers
     for batch in seen:
@@ -49,7 +47,7 @@ def test_concurrent_requests_are_merged_sorted_and_bounded() -> None:
         assert len(batch) <= 8 and lengths[0] * len(batch) <= 60  # bounded by inputs and padded tokens
 
 
-def test_truncated_lengths_bound_batches_but_counts_are_reported_raw() -> None:
+def test_truncated_lengths_bound_batches() -> None:
     async def main():
         batcher, seen = make(max_inputs=64, max_tokens=40)
         batcher.start()
@@ -57,8 +55,8 @@ def test_truncated_lengths_bound_batches_but_counts_are_reported_raw() -> None:
         await batcher.close()
         return out, seen
 
-    (out, counts), seen = asyncio.run(main())
-    assert counts == [100, 100, 1]  # truncation is counted from these
+    out, seen = asyncio.run(main())
+    assert out == [100, 100, 1]
     assert [len(b) for b in seen] == [2, 1]  # 2 x min(100, 20) = 40 tokens fits, a third does not
 
 
@@ -71,7 +69,7 @@ def test_a_failing_batch_fails_only_its_callers() -> None:
         return ok, bad
 
     ok, bad = asyncio.run(main())
-    assert ok == ([4], [4])
+    assert ok == [4]
     assert isinstance(bad, ValueError)
 
 
@@ -87,11 +85,34 @@ def test_cancelled_requests_are_skipped_and_close_drains() -> None:
         await batcher.close()  # finishes what is queued
         return await kept, seen
 
-    (out, _), seen = asyncio.run(main())
+    out, seen = asyncio.run(main())
     assert out == [4]
     assert ["gone"] not in seen and any("kept" in b for b in seen)
     with pytest.raises(RuntimeError):
         asyncio.run(_submit_after_close())
+
+
+def test_a_request_that_times_out_stops_costing_model_time() -> None:
+    """Its inputs still queued behind the batch that is running are dropped, not computed for nobody."""
+    async def main():
+        batcher, seen = make(max_inputs=2, wait=0)
+        slow = batcher._run
+
+        def run(units):
+            time.sleep(0.05)
+            return slow(units)
+
+        batcher._run = run
+        batcher.start()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(batcher.submit([f"doc{i}" for i in range(20)]), 0.08)
+        after = await batcher.submit(["next"])
+        await batcher.close()
+        return after, seen
+
+    after, seen = asyncio.run(main())
+    assert after == [4]
+    assert sum(len(b) for b in seen) < 10  # 20 inputs were queued; most were dropped once the caller was gone
 
 
 async def _submit_after_close():

@@ -11,12 +11,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from searchtune import __version__
 from searchtune.serve.engine import Engine
-from searchtune.serve.errors import ApiError, api_error_handler, error_body, validation_error_handler
+from searchtune.serve.errors import (ApiError, api_error_handler, error_response, http_error_handler,
+                                    validation_error_handler)
 from searchtune.serve.metrics import ServerMetrics
 from searchtune.serve.routes import build_router
+from searchtune.serve.routes.common import REQUEST_START
 from searchtune.serve.security import BodySizeLimit, make_auth_dependency
 from searchtune.serve.settings import ServeSettings
 
@@ -41,15 +44,19 @@ def create_app(settings: ServeSettings) -> FastAPI:
     app.state.metrics = metrics
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(error_body("InternalError", f"{type(exc).__name__}: {exc}"), status_code=500)
+        # the exception text may quote the request: only its type leaves the server
+        return error_response(request, 500, "InternalError", f"internal error ({type(exc).__name__}); see the "
+                              "server log")
 
     @app.middleware("http")
     async def observe(request: Request, call_next):
         start = time.perf_counter()
+        REQUEST_START.set(time.monotonic())
         status = 500
         try:
             response = await call_next(request)
@@ -66,11 +73,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/ready", tags=["status"], summary="Model loaded and warmed")
-    async def ready() -> Response:
+    async def ready(request: Request) -> Response:
         if engine.ready:
             return JSONResponse({"status": "ready", "model": engine.current.describe()})
-        body = error_body("ModelNotReady", engine.error or "model is loading")
-        return JSONResponse(body, status_code=503 if engine.error is None else 500)
+        return error_response(request, 503 if engine.error is None else 500, "ModelNotReady",
+                              engine.error or "model is loading")
 
     @app.get("/metrics", tags=["status"], summary="Prometheus metrics")
     async def prometheus() -> Response:

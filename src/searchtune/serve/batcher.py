@@ -1,10 +1,12 @@
 """An asyncio dynamic batcher shared by every route of the server.
 
 Why: a request of one query and 50 documents is 50 model inputs; concurrent callers' inputs are merged into
-micro-batches so the model runs few large forward passes instead of many small ones. Inputs are sorted by token
-length before batching (less padding), each batch is bounded by inputs and by padded tokens, and when the worker is
-idle it waits at most ``max_wait_s`` for company. Inference runs in one worker thread so the event loop keeps
-accepting requests while the model computes.
+micro-batches so the model runs few large forward passes instead of many small ones. Inputs arrive tokenized
+(each unit knows its length, so nothing is tokenized here and nothing runs on the event loop but bookkeeping); they
+are sorted by token length before batching (length buckets: less padding), each batch is bounded by inputs and by
+padded tokens, and when the worker is idle it waits at most ``max_wait_s`` for company. Inference runs in one
+worker thread, one batch per hand-off, so inputs of a request that timed out or went away are dropped before the
+model spends time on them (a request ends at its budget, and so does the work done for it).
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ class BatchStats:
 
 
 class DynamicBatcher:
-    def __init__(self, run: Callable[[list[Any]], list[Any]], count_tokens: Callable[[list[Any]], list[int]],
+    def __init__(self, run: Callable[[list[Any]], list[Any]], length: Callable[[Any], int],
                  max_length: int, max_batch_inputs: int = 64, max_batch_tokens: int = 8192,
                  max_wait_s: float = 0.002, stats: BatchStats | None = None):
         self._run = run
-        self._count = count_tokens
+        self._length = length
         self.max_length = max_length
         self.max_batch_inputs = max_batch_inputs
         self.max_batch_tokens = max_batch_tokens
@@ -55,17 +57,20 @@ class DynamicBatcher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._worker())
 
-    async def submit(self, units: list[Any]) -> tuple[list[Any], list[int]]:
-        """Queue ``units``; return their results in order plus each unit's token count before truncation."""
+    async def submit(self, units: list[Any]) -> list[Any]:
+        """Queue ``units``; return their results in order. Cancelling the caller drops its queued units."""
         if self._closing:
             raise RuntimeError("batcher is closed")
-        counts = self._count(units)
         loop = asyncio.get_running_loop()
-        items = [_Item(u, min(c, self.max_length), loop.create_future()) for u, c in zip(units, counts)]
+        items = [_Item(u, min(self._length(u), self.max_length), loop.create_future()) for u in units]
         self._queue.extend(items)
         self._report_queue()
         self._wakeup.set()
-        return list(await asyncio.gather(*(i.future for i in items))), counts
+        try:
+            return list(await asyncio.gather(*(i.future for i in items)))
+        finally:
+            for item in items:
+                item.future.cancel()  # no-op for finished ones; marks the rest as not wanted
 
     async def close(self) -> None:
         """Finish everything queued, then stop the worker and its thread."""
@@ -107,17 +112,15 @@ class DynamicBatcher:
             batches.append(current)
         return batches
 
-    def _run_batches(self, batches: list[list[_Item]]) -> list[list[Any] | BaseException]:
-        out: list[list[Any] | BaseException] = []
-        for batch in batches:
-            try:
-                out.append(self._run([i.unit for i in batch]))
-            except Exception as exc:  # reported to the callers of this batch only
-                log.exception("inference failed for a batch of %d", len(batch))
-                out.append(exc)
-            if self.stats.on_batch:
-                self.stats.on_batch(len(batch), len(batch) * batch[0].tokens)
-        return out
+    def _run_batch(self, batch: list[_Item]) -> list[Any] | BaseException:
+        try:
+            result = self._run([i.unit for i in batch])
+        except Exception as exc:  # reported to the callers of this batch only
+            log.exception("inference failed for a batch of %d", len(batch))
+            result = exc
+        if self.stats.on_batch:
+            self.stats.on_batch(len(batch), len(batch) * batch[0].tokens)
+        return result
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -133,9 +136,11 @@ class DynamicBatcher:
             window = self._take()
             if not window:
                 continue
-            batches = self._split(window)
-            results = await loop.run_in_executor(self._executor, self._run_batches, batches)
-            for batch, result in zip(batches, results):
+            for batch in self._split(window):
+                batch = [i for i in batch if not i.future.done()]  # callers gone while earlier batches ran
+                if not batch:
+                    continue
+                result = await loop.run_in_executor(self._executor, self._run_batch, batch)
                 for k, item in enumerate(batch):
                     if item.future.done():
                         continue

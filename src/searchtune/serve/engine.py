@@ -12,11 +12,11 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from searchtune.registry.registry import ModelRegistry, RegistryError
 from searchtune.serve.backends import Backend, load_backend
@@ -46,17 +46,7 @@ class LoadedModel:
                 "version": self.version, "path": self.path, **self.backend.describe()}
 
 
-@dataclass
-class Scored:
-    scores: list[float]
-    tokens: int
-
-
 class ModelNotReady(RuntimeError):
-    pass
-
-
-class UnsupportedKind(RuntimeError):
     pass
 
 
@@ -117,7 +107,7 @@ class Engine:
             return backend
 
         backend = await asyncio.to_thread(load)
-        batcher = DynamicBatcher(backend.run, backend.count_tokens, backend.max_length,
+        batcher = DynamicBatcher(backend.run, lambda unit: unit.tokens, backend.max_length,
                                  max_batch_inputs=s.max_batch_inputs, max_batch_tokens=s.max_batch_tokens,
                                  max_wait_s=s.max_wait_ms / 1000,
                                  stats=BatchStats(on_batch=self.metrics.on_batch,
@@ -179,45 +169,25 @@ class Engine:
         gc.collect()
         log.info("previous model freed")
 
-    # ------------------------------------------------------------ scoring
-    def _pin(self) -> LoadedModel:
+    # ------------------------------------------------------------ requests
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[LoadedModel]:
+        """The current model, kept alive (not retired by a hot swap) until the block ends."""
         model = self.current
         if model is None:
             raise ModelNotReady(self.error or "model is loading")
         model.inflight += 1
-        return model
-
-    async def rerank(self, query: str, documents: list[str]) -> Scored:
-        """One score per document, in input order: cross-encoder logits/probabilities, or cosine similarity."""
-        model = self._pin()
         try:
-            if not documents:
-                return Scored([], 0)
-            if model.kind == "cross-encoder":
-                scores, counts = await model.batcher.submit([(query, d) for d in documents])
-            else:
-                vectors, counts = await model.batcher.submit([query, *documents])
-                q = np.asarray(vectors[0])
-                scores = [float(np.dot(np.asarray(v), q)) for v in vectors[1:]]
-            self._account(counts, model.backend.max_length, len(documents))
-            return Scored([float(s) for s in scores], sum(counts))
+            yield model
         finally:
             model.inflight -= 1
 
-    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        model = self._pin()
-        try:
-            if model.kind != "embedding":
-                raise UnsupportedKind(f"the served model is a {model.kind}; embeddings need an embedding model")
-            if not texts:
-                return [], 0
-            vectors, counts = await model.batcher.submit(list(texts))
-            self._account(counts, model.backend.max_length, len(texts))
-            return [np.asarray(v, dtype=np.float32).tolist() for v in vectors], sum(counts)
-        finally:
-            model.inflight -= 1
-
-    def _account(self, counts: list[int], max_length: int, docs: int) -> None:
-        self.metrics.tokens.inc(sum(counts))
-        self.metrics.truncations.inc(sum(1 for c in counts if c > max_length))
-        self.metrics.documents.inc(docs)
+    def served_names(self) -> set[str]:
+        """Names a request's ``model`` field may carry: the served name, the reference it was started with,
+        the folder, and what ``SEARCHTUNE_SERVE_MODEL_NAMES`` adds."""
+        names = set(self.settings.model_names) | {self.settings.model, self.settings.model.partition("@")[0]}
+        if self.current is not None:
+            names |= {self.current.name, self.current.path, Path(self.current.path).name}
+            if self.current.version is not None:
+                names.add(f"{self.current.name}@{self.current.version}")
+        return {n for n in names if n}

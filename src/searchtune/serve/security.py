@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 
 from fastapi import Request
 
-from searchtune.serve.errors import ApiError
+from searchtune.serve.errors import ApiError, error_body
 
 
 def hash_key(key: str) -> str:
@@ -65,7 +64,7 @@ class BodySizeLimit:
             return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._reject(send, int(length))
+            return await self._reject(scope, send, int(length))
         # Read the body here (FastAPI buffers it anyway), refusing as soon as it passes the limit, then replay it.
         chunks: list[bytes] = []
         received = 0
@@ -76,7 +75,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                return await self._reject(send, received)
+                return await self._reject(scope, send, received)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -92,10 +91,10 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send, size: int) -> None:
-        body = json.dumps({"code": "PayloadTooLarge", "limit": "max_body_bytes", "max": self.max_bytes,
-                           "actual": size, "request_id": uuid.uuid4().hex,
-                           "message": f"request body of {size} bytes exceeds max_body_bytes={self.max_bytes}"}).encode()
+    async def _reject(self, scope, send, size: int) -> None:
+        body = json.dumps(error_body("PayloadTooLarge", f"request body of {size} bytes exceeds max_body_bytes="
+                                     f"{self.max_bytes}", 413, scope.get("path", ""), limit="max_body_bytes",
+                                     max=self.max_bytes, actual=size)).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

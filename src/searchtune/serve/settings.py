@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,14 @@ class ServeSettings:
     max_wait_ms: float = 2.0
     #: Seconds between registry checks for a moved alias (0 = never; only for registry references).
     poll_interval_s: float = 5.0
+    #: Extra names a request's ``model`` field may use besides the served model's own (others are 404);
+    #: ``SEARCHTUNE_SERVE_MODEL_NAMES=a,b`` (e.g. the model_id a search pipeline sends).
+    model_names: list[str] = field(default_factory=lambda: _env_list("SEARCHTUNE_SERVE_MODEL_NAMES"))
 
     @property
     def is_registry_ref(self) -> bool:
         return not Path(self.model).expanduser().exists()
+
+
+def _env_list(name: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]

@@ -1,30 +1,38 @@
 """The backend interface and the choice of the fastest backend the hardware supports.
 
-A backend turns a list of *units* into results: for a cross-encoder a unit is a ``(query, document)`` pair and the
-result a relevance score; for an embedding model a unit is one text and the result its unit-length vector (so a
-rerank served by an embedding model is a dot product of the query vector with each document vector).
+A backend runs the model on already tokenized inputs (:class:`~searchtune.serve.tokens.Encoded`): the batcher's
+encodings are padded into one tensor batch and fed to the model directly, so nothing is tokenized twice. For a
+cross-encoder the result of an input is its raw logits; for an embedding model its pooled vector *before* any
+``Normalize`` module (the engine normalizes unless the caller asked for raw vectors), or its per-token vectors.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from searchtune.scoring import ModelKind, cpu_supports_bf16, detect_model_kind
+from searchtune.serve.model_card import ModelCard, read_model_card
+from searchtune.serve.tokens import Encoded, InputTokenizer
 
 log = logging.getLogger(__name__)
 
 BackendName = Literal["auto", "torch", "onnx"]
-Unit = Any  # tuple[str, str] for cross-encoders, str for embedding models
 
 
 class BackendError(RuntimeError):
     """The model could not be loaded or exported with the requested backend."""
+
+
+@dataclass(frozen=True)
+class TokenLevel(Encoded):
+    """An input whose per-token vectors are wanted (TEI ``/embed_all``) instead of the pooled one."""
 
 
 @dataclass
@@ -37,64 +45,88 @@ class Backend:
     device: str
     max_length: int
     path: str
-    model: Any = field(repr=False)
-    tokenizer: Any = field(repr=False)
+    model: Any = field(repr=False)  # the sentence-transformers CrossEncoder / SentenceTransformer
+    hf_tokenizer: Any = field(repr=False)
+    card: ModelCard = field(default_factory=ModelCard)
 
     def __post_init__(self) -> None:
-        # A private copy of the Rust tokenizer without truncation or padding: counting the real length of every
-        # input is what lets the batcher sort by length, bound batches by tokens and count truncations.
-        backend_tok = getattr(self.tokenizer, "backend_tokenizer", None)
-        self._counter = copy.deepcopy(backend_tok) if backend_tok is not None else None
-        if self._counter is not None:
-            self._counter.no_truncation()
-            self._counter.no_padding()
-
-    def count_tokens(self, units: list[Unit]) -> list[int]:
-        """Token length of each unit before truncation (special tokens included)."""
-        if not units:
-            return []
-        if self._counter is not None:
-            return [len(enc.ids) for enc in self._counter.encode_batch(units)]
-        if self.kind == "cross-encoder":
-            ids = self.tokenizer([q for q, _ in units], [d for _, d in units], truncation=False)["input_ids"]
+        self.has_normalize = False
+        self.tokenizer = InputTokenizer(self.hf_tokenizer, self.max_length)
+        self._pad_id = self.hf_tokenizer.pad_token_id or 0
+        self._uses_type_ids = "token_type_ids" in getattr(self.hf_tokenizer, "model_input_names", ())
+        if self.kind == "embedding":
+            self._modules = [m for m in self.model if type(m).__name__ != "Normalize"]
+            self.has_normalize = len(self._modules) < len(self.model)
+            self.card = replace(self.card, dimension=int(self.model.get_sentence_embedding_dimension() or 0),
+                                prompts=dict(getattr(self.model, "prompts", None) or {}))
         else:
-            ids = self.tokenizer(list(units), truncation=False)["input_ids"]
-        return [len(x) for x in ids]
+            config = self.model.model.config
+            self.card = replace(self.card, labels={int(k): v for k, v in (config.id2label or {}).items()})
 
-    def run(self, units: list[Unit]) -> list[Any]:
-        """Score pairs (cross-encoder) or embed texts (embedding model) in one forward pass."""
+    # ------------------------------------------------------------------ running
+    def run(self, units: list[Encoded]) -> list[Any]:
+        """Results in input order: logits rows (cross-encoder), pooled vectors or per-token vectors (embedding)."""
         if not units:
             return []
-        if self.kind == "cross-encoder":
-            return self._score(units)
-        return list(self._embed(units))
+        features, lengths = self._features(units)
+        with self._context():
+            if self.kind == "cross-encoder":
+                logits = self._logits(features)
+                return list(np.asarray(logits, dtype=np.float32))
+            out = features
+            for module in self._modules:
+                out = module(out)
+            pooled = out["sentence_embedding"].float().cpu().numpy()
+            tokens = out["token_embeddings"] if any(isinstance(u, TokenLevel) for u in units) else None
+        results: list[Any] = []
+        for i, unit in enumerate(units):
+            if isinstance(unit, TokenLevel) and tokens is not None:
+                results.append(tokens[i, :lengths[i]].float().cpu().numpy())
+            else:
+                results.append(pooled[i])
+        return results
+
+    def _features(self, units: list[Encoded]) -> tuple[dict[str, torch.Tensor], list[int]]:
+        lengths = [u.tokens for u in units]
+        width = max(lengths)
+        ids = np.full((len(units), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(units), width), dtype=np.int64)
+        types = np.zeros((len(units), width), dtype=np.int64)
+        for i, unit in enumerate(units):
+            ids[i, :lengths[i]] = unit.ids
+            mask[i, :lengths[i]] = 1
+            types[i, :lengths[i]] = unit.type_ids
+        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if self._uses_type_ids:
+            features["token_type_ids"] = torch.from_numpy(types)
+        return {k: v.to(self.device) for k, v in features.items()}, lengths
+
+    def _logits(self, features: dict[str, torch.Tensor]) -> np.ndarray:
+        logits = self.model.model(**features).logits
+        return logits.float().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits)
+
+    def _context(self) -> AbstractContextManager:
+        return torch.inference_mode()
 
     def warm(self) -> None:
         """Run a few batches of different lengths so first requests do not pay for lazy initialisation."""
         for n, words in ((1, 4), (8, 40), (32, 100)):
             text = " ".join(["warm"] * words)
-            self.run([("warm query", text)] * n if self.kind == "cross-encoder" else [text] * n)
+            if self.kind == "cross-encoder":
+                self.run(self.tokenizer.pairs("warm query", [text] * n))
+            else:
+                self.run(self.tokenizer.texts([text] * n))
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "backend": self.backend, "precision": self.precision, "device": self.device,
-                "max_length": self.max_length}
-
-    # Implemented by subclasses.
-    def _score(self, pairs: list[tuple[str, str]]) -> list[float]:
-        raise NotImplementedError
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        raise NotImplementedError
+                "max_length": self.max_length, **self.card.describe(self.kind)}
 
     def close(self) -> None:
         self.model = None
+        self._modules = []
 
 
 def has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
     return torch.cuda.is_available()
 
 
@@ -107,10 +139,11 @@ def onnx_available() -> bool:
 
 
 def choose_backend(backend: BackendName = "auto", quantize: str | None = None, device: str | None = None) -> str:
-    """``auto`` = the fastest backend this hardware supports, as measured by benchmarks/serve_bench.py: torch
-    (bf16/fp16) on a GPU; torch bf16 on CPUs with AVX512-BF16 or AMX (on par with or faster than ONNX int8 there, and
-    smaller in memory); ONNX Runtime dynamic int8 on other CPUs (2-3x torch fp32); torch when onnxruntime is
-    missing. ``--quantize int8`` implies ONNX."""
+    """``auto`` = the fastest backend this hardware supports *without losing accuracy*, as measured by
+    benchmarks/serve_bench.py: torch (bf16/fp16) on a GPU; torch bf16 on CPUs with AVX512-BF16 or AMX (AMX tiles
+    run the matmuls; NDCG@10 within 0.005 of fp32); ONNX Runtime fp32 on other CPUs (fused kernels, exact);
+    torch fp32 when onnxruntime is missing. Dynamic int8 lost 0.018 NDCG@10 on SciFact, so it is never chosen
+    by ``auto``: ``--quantize int8`` asks for it (and implies ONNX)."""
     if backend != "auto":
         return backend
     if quantize == "int8":
@@ -125,21 +158,23 @@ def choose_backend(backend: BackendName = "auto", quantize: str | None = None, d
 def load_backend(path: str | Path, backend: BackendName = "auto", precision: str = "auto",
                  quantize: str | None = "auto", max_length: int = 512, device: str | None = None,
                  kind: ModelKind | None = None) -> Backend:
-    """Load ``path`` with the chosen backend. ``quantize='auto'`` means int8 for ONNX, none for torch."""
+    """Load ``path`` with the chosen backend. ``quantize='auto'`` means none (fp32 ONNX, or torch's precision)."""
     path = str(path)
     kind = kind or detect_model_kind(path)
+    card = read_model_card(path)
     chosen = choose_backend(backend, None if quantize == "auto" else quantize, device)
     if chosen == "onnx":
         from searchtune.serve.backends.onnx import load_onnx_backend
 
         if quantize not in ("auto", "int8", "none", None):
             raise BackendError(f"unknown quantization '{quantize}' (int8 or none)")
-        q = None if quantize in ("none", None) else "int8"
-        return load_onnx_backend(path, kind, quantize=q, max_length=max_length)
+        q = "int8" if quantize == "int8" else None
+        return load_onnx_backend(path, kind, quantize=q, max_length=max_length, card=card)
     if chosen == "torch":
         if quantize not in (None, "auto", "none"):
             raise BackendError(f"--quantize {quantize} needs --backend onnx (torch serves fp32/bf16/fp16)")
         from searchtune.serve.backends.torch import load_torch_backend
 
-        return load_torch_backend(path, kind, precision=precision, max_length=max_length, device=device)
+        return load_torch_backend(path, kind, precision=precision, max_length=max_length, device=device, card=card)
     raise BackendError(f"unknown backend '{backend}' (torch, onnx or auto)")
+

@@ -15,11 +15,10 @@ import shutil
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from searchtune.config import searchtune_home
 from searchtune.scoring import ModelKind
 from searchtune.serve.backends.base import Backend, BackendError
+from searchtune.serve.model_card import ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +93,11 @@ def export_onnx(path: str, kind: ModelKind, quantize: str | None) -> tuple[Path,
 
 
 class OnnxBackend(Backend):
-    def _score(self, pairs: list[tuple[str, str]]) -> list[float]:
-        scores = self.model.predict(pairs, batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True)
-        return [float(s) for s in np.asarray(scores).reshape(len(pairs), -1)[:, 0]]
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+    """Runs the ONNX Runtime session that sentence-transformers wraps, on the same padded id batches as torch."""
 
 
-def load_onnx_backend(path: str, kind: ModelKind, quantize: str | None = "int8", max_length: int = 512) -> OnnxBackend:
+def load_onnx_backend(path: str, kind: ModelKind, quantize: str | None = None, max_length: int = 512,
+                      card: ModelCard | None = None) -> OnnxBackend:
     folder, file_name = export_onnx(path, kind, quantize)
     cls = _model_class(kind)
     kwargs = {"model_kwargs": {"file_name": file_name, "provider": "CPUExecutionProvider"}}
@@ -116,5 +109,6 @@ def load_onnx_backend(path: str, kind: ModelKind, quantize: str | None = "int8",
         model.max_seq_length = min(max_length, model.max_seq_length or max_length)
         limit = int(model.max_seq_length)
     return OnnxBackend(kind=kind, backend="onnx", precision="int8" if quantize == "int8" else "fp32", device="cpu",
-                       max_length=limit, path=path, model=model, tokenizer=model.tokenizer)
+                       max_length=limit, path=path, model=model, hf_tokenizer=model.tokenizer,
+                       card=card or ModelCard())
 
