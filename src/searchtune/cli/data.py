@@ -24,8 +24,8 @@ EndpointOption = Annotated[str | None, typer.Option(
 
 
 def _fail(message: str) -> None:
-    """One red line; data and store messages may hold brackets that rich must not read as markup."""
-    fail(escape(message))
+    """One red line (``fail`` escapes it: data and store messages may hold brackets)."""
+    fail(message)
 
 
 class Guard(str, Enum):
