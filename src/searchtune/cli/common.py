@@ -35,6 +35,8 @@ def setup_logging(verbose: bool = False) -> None:
                                               markup=False)], force=True)
     for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for with_tracebacks in ("elastic_transport", "opensearch"):  # log every retried connection with its traceback
+        logging.getLogger(with_tracebacks).setLevel(logging.DEBUG if verbose else logging.ERROR)
     # transformers keeps its own verbosity ("Some weights ... newly initialized"), read from the environment at
     # import; importing it here would slow every command down
     os.environ["TRANSFORMERS_VERBOSITY"] = "info" if verbose else "error"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from searchtune.cli.checks import require_index, require_split
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out
 from searchtune.data import DatasetError, load_dataset
 
@@ -70,7 +71,11 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         if ds is not None:
             from searchtune.search.client import es_client
 
+            require_split(ds, split, "--split")
+            if cfg.dev_split:
+                require_split(ds, cfg.dev_split, "--dev-split")
             client = es_client(es_url)
+            require_index(client, index, es_url)
         inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, client=client,
                                 index=index, split=split)
     except (DatasetError, FileNotFoundError) as exc:
