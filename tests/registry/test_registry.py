@@ -163,13 +163,20 @@ def test_models_cli_end_to_end(tmp_path: Path) -> None:
     assert run("promote", "rr", "2", "--alias", "prod").exit_code == 0
     listing = run("list", "--json")
     assert json.loads(listing.stdout)[0]["aliases"] == {"prod": 2}
-    shown = run("show", "rr@prod")
+    shown = run("show", "rr@prod", "--json")
     assert json.loads(shown.stdout)["version"] == 2
-    assert json.loads(run("show", "rr@1").stdout)["metrics"]["ndcg"] == 0.5
+    assert json.loads(run("show", "rr@1", "--json").stdout)["metrics"]["ndcg"] == 0.5
+    table = run("list")
+    assert table.exit_code == 0
+    rows = [line for line in table.stdout.splitlines() if "│ rr" in line]
+    assert len(rows) == 2 and "prod" in rows[0] and "minilm" in rows[1] and "0.6100" in rows[1]  # newest first
+    summary = run("show", "rr@1")
+    assert summary.exit_code == 0 and "rr version 1" in summary.stdout and "0.5000" in summary.stdout
+    assert len(summary.stdout.splitlines()) < 30 and "sha256" not in summary.stdout
     refused = run("delete", "rr", "2")
     assert refused.exit_code == 1 and "refusing to delete rr@2" in " ".join(refused.output.split())
     assert run("rollback", "rr", "--alias", "prod").exit_code == 0
-    assert json.loads(run("show", "rr@prod").stdout)["version"] == 1
+    assert json.loads(run("show", "rr@prod", "--json").stdout)["version"] == 1
     assert run("delete", "rr", "2").exit_code == 0
     bad = run("register", "rr", str(tmp_path / "missing"))
     assert bad.exit_code == 1 and "is not a folder" in " ".join(bad.output.split())  # rich wraps lines

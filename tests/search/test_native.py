@@ -70,8 +70,10 @@ def test_other_services_and_versions():
     assert reranker["retriever"]["standard"]["query"]["multi_match"]["fields"] == ["title^2", "text"]
 
 
-def test_connect_checks_licence_first_on_real_cluster(es_url: str, es):
-    """The local node runs a basic licence: connect must stop before creating anything, with a clear message."""
+def test_connect_checks_capability_then_licence_on_real_cluster(es_url: str, es):
+    """The local node runs a basic licence, and the bundled test distribution has no inference API at all: connect
+    must stop before creating anything, saying first what the cluster cannot do (no trial advice when no licence
+    would help), else what the licence lacks."""
     licence = es.license.get()["license"]["type"]
     if licence in ("enterprise", "trial"):
         pytest.skip("this cluster has an inference-capable licence")
@@ -79,7 +81,10 @@ def test_connect_checks_licence_first_on_real_cluster(es_url: str, es):
                                       "http://127.0.0.1:9/v1/rerank", "--inference-id", "t-gw-native"])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert f"licence is '{licence}'" in text and "searchtune gateway" in text
+    if httpx.get(f"{es_url}/_inference/_all", timeout=10).status_code == 200:
+        assert f"licence is '{licence}'" in text and "searchtune gateway" in text
+    else:
+        assert "no inference API" in text and "start_trial" not in text and "searchtune gateway" in text
 
 
 def _jsonpath(payload, path: str) -> list:

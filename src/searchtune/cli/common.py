@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from searchtune.config import DEFAULT_ES_URL
+from searchtune.progress import STDERR
 
-console = Console(stderr=True)
+console = STDERR
 out = Console()
 
 EsUrlOption = Annotated[str, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL",
@@ -23,25 +22,38 @@ EsUrlOption = Annotated[str, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL"
 DEFAULT_ES = DEFAULT_ES_URL
 
 
+#: Libraries whose INFO chatter ("Computing widget examples", "Some weights ... newly initialized", HTTP lines)
+#: buries our own progress lines; shown again with --verbose/--debug.
+NOISY_LOGGERS = ("httpx", "elastic_transport", "urllib3", "httpcore", "filelock", "botocore", "s3fs", "aiobotocore",
+                 "opensearch", "sentence_transformers", "transformers", "datasets", "accelerate", "torch")
+
+
 def setup_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
-    for noisy in ("httpx", "elastic_transport", "urllib3", "httpcore", "filelock", "botocore", "s3fs", "aiobotocore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False,
+                                              markup=False)], force=True)
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for with_tracebacks in ("elastic_transport", "opensearch"):  # log every retried connection with its traceback
+        logging.getLogger(with_tracebacks).setLevel(logging.DEBUG if verbose else logging.ERROR)
+    # transformers keeps its own verbosity ("Some weights ... newly initialized"), read from the environment at
+    # import; importing it here would slow every command down
+    os.environ["TRANSFORMERS_VERBOSITY"] = "info" if verbose else "error"
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.set_verbosity(logging.DEBUG if verbose else logging.ERROR)
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print one clear red line and exit; for expected errors (bad input, unreachable cluster), never a traceback."""
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear red line and exit; for expected errors (bad input, unreachable cluster), never a traceback.
+    The message is escaped (see cli/errors.py): text from files, logs and clusters never reads as rich markup."""
+    from searchtune.cli.errors import exit_with
+
+    exit_with(message, code)
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator:
-    """A rich progress bar on stderr; yields ``advance(n)``. Quiet when stderr is not a terminal and CI is set."""
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+def progress_bar(description: str, total: int | None):
+    """Progress of long work: a rich bar on a terminal, periodic log lines otherwise (see searchtune.progress)."""
+    from searchtune.progress import progress
+
+    return progress(description, total)

@@ -12,7 +12,10 @@ from elasticsearch import ApiError, TransportError
 from rich.markup import escape
 from rich.table import Table
 
+from searchtune.cli.checks import require_index, require_split
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, console, fail, out, progress_bar
+from searchtune.cli.errors import raise_cluster_error
+from searchtune.config import store_uri
 from searchtune.data.records import DatasetError
 
 app = typer.Typer(help="Training data: validate, split by query, mine hard negatives, stage to object storage.",
@@ -24,8 +27,8 @@ EndpointOption = Annotated[str | None, typer.Option(
 
 
 def _fail(message: str) -> None:
-    """One red line; data and store messages may hold brackets that rich must not read as markup."""
-    fail(escape(message))
+    """One red line (``fail`` escapes it: data and store messages may hold brackets)."""
+    fail(message)
 
 
 class Guard(str, Enum):
@@ -131,6 +134,7 @@ def split_command(
                           f"-> {out_dir / (name + '.jsonl')}")
             return
         dataset = load_dataset(source)
+        require_split(dataset, source_split, "--source-split")
         result = split_by_query(dataset, parsed, seed=seed, source_split=source_split)
         write_beir(result, out_dir, overwrite=overwrite)
     except (DatasetError, ValueError) as exc:
@@ -182,13 +186,15 @@ def mine_command(
         dense_negatives = max(1, num_negatives // 2)
     try:
         ds = load_dataset(dataset_path)
-        total = len(ds.split_queries(split))
     except DatasetError as exc:
         _fail(str(exc))
+    require_split(ds, split, "--split")
+    total = len(ds.split_queries(split))
     if max_queries is not None:
         total = min(total, max_queries)
     work = output if out_format is OutFormat.triplets else output.with_name(output.name + ".triplets.jsonl")
     client = es_client(es_url)
+    require_index(client, index, es_url)
     try:
         with progress_bar(f"mining {ds.name}/{split}", total) as advance:
             result = mine_negatives(BM25Retriever(client, index, parse_fields(fields)), ds, split=split, top_k=top_k,
@@ -199,7 +205,7 @@ def mine_command(
     except MiningError as exc:
         _fail(str(exc))
     except (ApiError, TransportError) as exc:
-        _fail(f"search on '{index}' at {es_url} failed: {exc}")
+        raise_cluster_error(exc, es_url, index, doing=f"search on '{index}'")
     if out_format is OutFormat.pairs:
         count = write_graded_pairs(triplets_to_graded_pairs(result.triplets), output)
         work.unlink(missing_ok=True)
@@ -226,15 +232,18 @@ def mine_command(
 def stage_command(
     source: Annotated[Path, typer.Argument(help="Dataset folder or pairs/triplets JSONL file.")],
     uri: Annotated[str | None, typer.Argument(help="Target: fsspec URI (s3://bucket/prefix, oss://..., a path) or a "
-                                                   "bare name in the default store. Default: the source's name.")] = None,
+                                                   f"bare name in the store (now: {store_uri()}). Default: the "
+                                                   "dataset's name (scifact for .../scifact/beir_format_derived).")]
+    = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a dataset already staged there.")] = False,
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Validate, copy every file, and write manifest.json (files, sha256, counts, schema version, source) last, so
-    an interrupted upload never looks like a dataset. Default store: $SEARCHTUNE_STORE (~/.searchtune/store)."""
+    an interrupted upload never looks like a dataset. The store is $SEARCHTUNE_STORE ($SEARCHTUNE_HOME/store when
+    unset); `searchtune data verify NAME` reads it back."""
     from searchtune.data.stage import StageError, resolve_uri, stage_dataset
 
-    target = resolve_uri(uri or (source.stem if source.is_file() else source.name))
+    target = resolve_uri(uri or default_stage_name(source))
     total = sum(p.stat().st_size for p in ([source] if source.is_file() else source.rglob("*")) if p.is_file()) \
         if source.exists() else 0
     try:
@@ -248,9 +257,18 @@ def stage_command(
               f"-> {target}")
 
 
+def default_stage_name(source: Path) -> str:
+    """The dataset's name, not its layout folder's: ``.../scifact/beir_format_derived`` stages as ``scifact`` (the
+    loaders name datasets the same way), a ``triplets.jsonl`` file as ``triplets``."""
+    if source.is_file():
+        return source.stem
+    resolved = source.resolve()
+    return resolved.parent.name if resolved.name.startswith("beir") else resolved.name
+
+
 @app.command("verify")
 def verify_command(
-    uri: Annotated[str, typer.Argument(help="Staged dataset URI or name in the default store.")],
+    uri: Annotated[str, typer.Argument(help=f"Staged dataset URI or name in the store (now: {store_uri()}).")],
     endpoint_url: EndpointOption = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Where remote datasets are downloaded.")] = None,
 ) -> None:

@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 from elasticsearch import ApiError, TransportError
 
+from searchtune.cli.checks import require_index, require_split, resolve_model_argument, warn_unless_index_matches
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_bar
+from searchtune.cli.errors import raise_cluster_error
+from searchtune.config import store_uri
 from searchtune.data import DatasetError, load_dataset
 from searchtune.eval.metrics import evaluate, write_json, write_trec_run
 from searchtune.eval.tables import metrics_table
@@ -30,7 +33,8 @@ def eval_command(
     run_out: Annotated[Path | None, typer.Option("--run", help="Write the ranking as a TREC run file.")] = None,
     rerank: Annotated[str | None, typer.Option(
         "--rerank", envvar="SEARCHTUNE_RERANK",
-        help="Rerank BM25's top-k with a model (HF id or folder; cross-encoder scores or embedding cosine) or an "
+        help="Rerank BM25's top-k with a model (folder, registry version NAME@ALIAS / NAME:VERSION, whose results "
+             "are then recorded in the registry, or HF id; cross-encoder scores or embedding cosine) or an "
              "http(s):// endpoint speaking POST /v1/rerank (e.g. `searchtune serve`).")] = None,
     rerank_top_k: Annotated[int, typer.Option("--rerank-top-k", help="BM25 candidates reranked per query.")] = 100,
     fusion_weight: Annotated[float | None, typer.Option(
@@ -53,42 +57,52 @@ def eval_command(
         "/{index}/_search?search_pipeline=NAME at --es-url (a searchtune gateway in front of Elasticsearch or "
         "OpenSearch, or an OpenSearch cluster with a rerank pipeline), one search per query.")] = None,
     es_url: EsUrlOption = DEFAULT_ES,
+    store: Annotated[str | None, typer.Option("--store", envvar="SEARCHTUNE_STORE",
+                                              help=f"Model registry for NAME@ALIAS models (now: {store_uri()}).")]
+    = None,
 ) -> None:
     """BM25 retrieval through the cluster, scored with NDCG@10, MRR@10, Recall@100 and MAP (ir-measures).
 
     With --rerank, the model's reranking (and with --fusion-weight/--tune-fusion its fusion with BM25) is reported
     side by side with BM25, plus per-query wins/losses on NDCG@10. With --search-pipeline, the pipeline's results
     (e.g. the gateway's `bailian-rerank`) are reported the same way. Works against Elasticsearch and OpenSearch.
+    Exits 2 (after the table) when the index holds none of the dataset's judged documents: the wrong index.
     """
     if (fusion_weight is not None or tune_fusion) and not rerank:
         fail("--fusion-weight/--tune-fusion need --rerank MODEL_OR_URL")
     try:
         ds = load_dataset(dataset)
-        qrels = ds.split_qrels(split)
     except DatasetError as exc:
         fail(str(exc))
+    require_split(ds, split, "--split")
+    qrels = ds.split_qrels(split)
     queries = ds.split_queries(split)
+    model = None
+    if rerank and not rerank.startswith(("http://", "https://")):
+        model = resolve_model_argument(rerank, "--rerank", store=store)
     if max_queries:
         queries = dict(list(queries.items())[:max_queries])
         qrels = {qid: qrels[qid] for qid in queries}
     try:
         client = search_client(es_url)
     except Exception as exc:  # noqa: BLE001 - unreachable cluster: one clear line
-        fail(f"cannot reach the cluster at {es_url}: {exc}")
+        raise_cluster_error(exc, es_url, index, doing="connecting")
+    require_index(client, index, es_url)
+    index_matches = warn_unless_index_matches(client, index, ds, qrels)
     want_docs = rerank is not None
     try:
         with progress_bar(f"BM25 {ds.name}/{split}", len(queries)) as advance:
             run, hit_docs = bm25_search(client, index, queries, fields=parse_fields(fields), top_k=top_k,
                                         with_source=want_docs, on_progress=advance)
-    except (ApiError, TransportError) as exc:
-        fail(f"search on '{index}' at {es_url} failed: {exc}")
+    except (ApiError, TransportError, RuntimeError) as exc:
+        raise_cluster_error(exc, es_url, index, doing=f"search on '{index}'")
     results = {"BM25": evaluate(qrels, run)}
     payload: dict = {"dataset": ds.name, "split": split, "index": index, "fields": fields, "top_k": top_k}
     final_run, tag = run, "bm25"
     if rerank:
         final_run, tag = _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload,
                                  rerank, rerank_top_k, fusion_weight, tune_fusion, dev_split, rerank_kind, precision,
-                                 max_length, es_url)
+                                 max_length, es_url, model_path=model.path if model else None)
     if search_pipeline:
         final_run, tag = _through_pipeline(es_url, index, search_pipeline, queries, qrels, fields, top_k, results,
                                            payload), "pipeline"
@@ -101,6 +115,14 @@ def eval_command(
         write_json(payload, json_out)
     if run_out:
         write_trec_run(final_run, run_out, tag=tag)
+    if model is not None and model.registry_name:
+        from searchtune.registry.evaluations import record_evaluation
+
+        key = record_evaluation(model.store, model.registry_name, model.registry_version, ds.name, split, index,
+                                results, payload)
+        out.print(f"recorded {key} in the registry ({model.ref})")
+    if not index_matches:
+        raise typer.Exit(2)
 
 
 def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, results, payload):
@@ -125,7 +147,7 @@ def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, resul
 
 
 def _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload, rerank, rerank_top_k,
-            fusion_weight, tune_fusion, dev_split, rerank_kind, precision, max_length, es_url):
+            fusion_weight, tune_fusion, dev_split, rerank_kind, precision, max_length, es_url, model_path=None):
     """Adds the model (and fused) systems to ``results``; returns the run to write and its tag."""
     from searchtune.eval.remote import RemoteRerankError, RemoteReranker
     from searchtune.eval.rerank import fuse_runs, rerank_run, tune_fusion_weight, wins_losses, with_tail
@@ -138,7 +160,7 @@ def _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, res
         from searchtune.scoring import load_scorer
 
         try:
-            scorer = load_scorer(rerank, kind=rerank_kind, precision=precision, max_length=max_length)
+            scorer = load_scorer(model_path or rerank, kind=rerank_kind, precision=precision, max_length=max_length)
         except (OSError, ValueError) as exc:
             fail(f"cannot load model '{rerank}': {exc}")
     label = f"rerank {Path(rerank).name if not remote else rerank} (top-{rerank_top_k})"
@@ -154,7 +176,7 @@ def _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, res
         final_run, tag = with_tail(model_run, run), "rerank"
         weight = fusion_weight
         if tune_fusion:
-            dev_queries, dev_qrels, dev_name = _dev_queries(ds, rerank, dev_split, split)
+            dev_queries, dev_qrels, dev_name = _dev_queries(ds, model_path or rerank, dev_split, split)
             dev_run, dev_hits = bm25_search(client, index, dev_queries, fields=parse_fields(fields),
                                             top_k=rerank_top_k, with_source=True)
             dev_docs = {**dev_hits, **{d: ds.corpus[d] for r in dev_run.values() for d in r if d in ds.corpus}}

@@ -9,6 +9,7 @@ import typer
 from elasticsearch import ApiError, TransportError
 
 from searchtune.cli.common import EsUrlOption, DEFAULT_ES, fail, out, progress_bar
+from searchtune.cli.errors import raise_cluster_error
 from searchtune.data import DatasetError, load_dataset
 from searchtune.search.client import es_client
 from searchtune.search.indexing import DEFAULT_ANALYZER, IndexExistsError, build_index
@@ -36,5 +37,5 @@ def index_command(
     except IndexExistsError as exc:
         fail(str(exc))
     except (ApiError, TransportError) as exc:
-        fail(f"cluster at {es_url} refused or did not answer: {exc}")
+        raise_cluster_error(exc, es_url, index, doing=f"indexing into '{index}'")
     out.print(f"indexed {count} documents from {ds.name} into '{index}'")

@@ -11,6 +11,12 @@ from searchtune.cli import data as data_cli
 from searchtune.cli import es as es_cli
 from searchtune.cli import opensearch as opensearch_cli
 from searchtune.cli.common import setup_logging
+from searchtune.cli.errors import DEBUG, ErrorReportingGroup
+
+
+class SearchtuneGroup(ErrorReportingGroup):
+    flow_order = ("data", "train", "models", "serve", "index", "gateway", "eval", "es", "opensearch", "quickstart")
+
 from searchtune.cli.eval import eval_command
 from searchtune.cli.gateway import gateway_command
 from searchtune.cli.index import index_command
@@ -25,6 +31,7 @@ app = typer.Typer(
          "Elasticsearch/OpenSearch, and measure the gain.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=SearchtuneGroup,
 )
 
 
@@ -35,23 +42,24 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
-         version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
-    setup_logging(verbose)
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging (library messages too).")]
+         = False,
+         debug: Annotated[bool, typer.Option("--debug", envvar="SEARCHTUNE_DEBUG",
+                                             help="Show the full traceback of an error (and debug logging).")] = False,
+         version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    DEBUG["enabled"] = debug
+    setup_logging(verbose or debug)
 
 
-# --- data
+# --- in flow order (listed by SearchtuneGroup.flow_order)
 app.add_typer(data_cli.app, name="data")
-# --- search engines
-app.add_typer(es_cli.app, name="es")
-app.add_typer(opensearch_cli.app, name="opensearch")
-app.command("index")(index_command)
-app.command("gateway")(gateway_command)
 app.add_typer(train_app, name="train")
-# --- registry and serving
 app.add_typer(models_cli.app, name="models")
 app.command("serve")(serve_command)
-# --- evaluation
+app.command("index")(index_command)
+app.command("gateway")(gateway_command)
 app.command("eval")(eval_command)
-# --- the whole loop
+app.add_typer(es_cli.app, name="es")
+app.add_typer(opensearch_cli.app, name="opensearch")
 app.command("quickstart")(quickstart_command)

@@ -6,16 +6,16 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from searchtune.cli.common import fail, out
+from searchtune.config import store_uri
 from searchtune.registry import ModelRegistry, RegistryError
 
 app = typer.Typer(help="Versioned model registry on the store (SEARCHTUNE_STORE): register, promote, roll back.",
                   no_args_is_help=True)
 
 StoreOption = Annotated[str | None, typer.Option("--store", envvar="SEARCHTUNE_STORE",
-                                                 help="fsspec URI of the store (default ~/.searchtune/store).")]
+                                                 help=f"fsspec URI of the store (now: {store_uri()}).")]
 
 
 def _registry(store: str | None) -> ModelRegistry:
@@ -50,29 +50,36 @@ def register(
 @app.command("list")
 def list_models(store: StoreOption = None,
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """All models with their versions and aliases."""
-    rows = _registry(store).list()
+    """Every version: kind, base model, created, key metric (newest recorded eval, else dev) and aliases."""
+    from searchtune.cli.model_tables import list_table
+
+    registry = _registry(store)
     if as_json:
-        out.print_json(json.dumps(rows))
+        out.print_json(json.dumps(registry.list()))
         return
-    table = Table(title="models")
-    for col in ("name", "versions", "latest", "aliases"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(row["name"], ",".join(map(str, row["versions"])), str(row["latest"]),
-                      ", ".join(f"{a}->{v}" for a, v in sorted(row["aliases"].items())))
-    out.print(table)
+    indexes = {name: registry.index(name) for name in registry.names()}
+    if not indexes:
+        out.print(f"no models in {registry.uri} (register one with `searchtune models register NAME FOLDER`)")
+        return
+    out.print(list_table(indexes))
 
 
 @app.command("show")
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@ALIAS.")],
-         store: StoreOption = None) -> None:
-    """Training card, metrics, files and aliases of one version (JSON)."""
+         store: StoreOption = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Print the raw version record (card, metrics, files, "
+                                                              "evaluations) as JSON.")] = False) -> None:
+    """Summary of one version: kind, base, training, dev scores and recorded evaluations (--json: everything)."""
+    from searchtune.cli.model_tables import show_table
+
     try:
         entry = _registry(store).show(ref)
     except RegistryError as exc:
         fail(str(exc))
-    out.print_json(json.dumps(entry))
+    if as_json:
+        out.print_json(json.dumps(entry))
+    else:
+        out.print(show_table(entry))
 
 
 @app.command("promote")

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
+from pathlib import Path
+
 from searchtune.cli.common import fail
+from searchtune.cli.errors import require_free_port
 
 
 def serve_command(
@@ -19,7 +22,7 @@ def serve_command(
                                                 "fp32, bf16, fp16.")] = "auto",
     device: Annotated[str | None, typer.Option(help="torch device (cpu, cuda). Default: cuda if present.")] = None,
     max_length: Annotated[int, typer.Option("--max-length", help="Tokens per input; longer ones are truncated "
-                                                                   "(and counted in /metrics).")] = 512,
+                                                                   "(and counted in /metrics); 256 like training and eval.")] = 256,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
     api_key: Annotated[list[str] | None, typer.Option("--api-key", envvar="SEARCHTUNE_API_KEY",
@@ -46,6 +49,11 @@ def serve_command(
     from searchtune.serve.security import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
+    require_free_port(port, "serve --port", "stop what listens there, or pass another --port", host=host)
+    model_path = Path(model).expanduser()
+    if not model_path.exists() and ("/" in model or model.startswith((".", "~"))):
+        fail(f"--model {model}: no such model folder (the path does not exist); give an existing folder or a "
+             "registry version NAME@ALIAS (see `searchtune models list`)")
     if backend not in ("auto", "torch", "onnx"):
         fail(f"--backend must be auto, torch or onnx, not '{backend}'")
     if quantize not in ("auto", "int8", "none"):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from searchtune.cli.checks import require_index, require_split
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out
 from searchtune.data import DatasetError, load_dataset
 
@@ -72,7 +73,12 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
             from searchtune.search.retrieval import parse_fields
             from searchtune.search.retriever import BM25Retriever
 
-            retriever = BM25Retriever(es_client(es_url), index, parse_fields(cfg.fields))
+            require_split(ds, split, "--split")
+            if cfg.dev_split:
+                require_split(ds, cfg.dev_split, "--dev-split")
+            client = es_client(es_url)
+            require_index(client, index, es_url)
+            retriever = BM25Retriever(client, index, parse_fields(cfg.fields))
         inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, retriever=retriever,
                                 split=split)
     except (DatasetError, FileNotFoundError) as exc:

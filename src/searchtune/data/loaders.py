@@ -51,29 +51,44 @@ def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
 
 # ---------------------------------------------------------------- JSONL / BEIR
 
-def iter_jsonl(path: Path, errors: list[DatasetError] | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line. Bad JSON raises with the line, or, when ``errors`` is
-    given (validation collects every problem), is recorded there and skipped."""
+def utf8_lines(path: Path, errors: list[DatasetError] | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) of a UTF-8 text file. A line that is not valid UTF-8 raises a DatasetError naming
+    the file, line and column (a bare UnicodeDecodeError names neither), or, when ``errors`` is given, is recorded
+    there and skipped."""
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as exc:
         raise DatasetError(path, f"cannot read file ({exc.strerror or exc})") from None
     with handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+        for lineno, raw in enumerate(handle, 1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problem = DatasetError(path, f"invalid JSON ({exc.msg}, column {exc.colno})", line=lineno)
-            else:
-                if isinstance(obj, dict):
-                    yield lineno, obj
-                    continue
-                problem = DatasetError(path, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
-            if errors is None:
-                raise problem
-            errors.append(problem)
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problem = DatasetError(path, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                             "re-encode the file as UTF-8", line=lineno)
+                if errors is None:
+                    raise problem from None
+                errors.append(problem)
+
+
+def iter_jsonl(path: Path, errors: list[DatasetError] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line. Bad JSON (or bad UTF-8) raises with the line, or, when
+    ``errors`` is given (validation collects every problem), is recorded there and skipped."""
+    for lineno, line in utf8_lines(path, errors):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problem = DatasetError(path, f"invalid JSON ({exc.msg}, column {exc.colno})", line=lineno)
+        else:
+            if isinstance(obj, dict):
+                yield lineno, obj
+                continue
+            problem = DatasetError(path, f"expected a JSON object, got {type(obj).__name__}", line=lineno)
+        if errors is None:
+            raise problem
+        errors.append(problem)
 
 
 def _required_str(obj: dict, key: str, path: Path, lineno: int, aliases: tuple[str, ...] = ()) -> str:
@@ -116,17 +131,16 @@ def read_queries_jsonl(path: Path) -> dict[str, Query]:
 def read_beir_qrels(path: Path) -> Qrels:
     """BEIR qrels: tab-separated ``query-id corpus-id score`` with a header line."""
     qrels: Qrels = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        for lineno, row in enumerate(reader, 1):
-            if not row or not "".join(row).strip():
-                continue
-            if lineno == 1 and row[0].strip().lower() in {"query-id", "query_id", "qid"}:
-                continue
-            if len(row) != 3:
-                raise DatasetError(path, f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(row)}", line=lineno)
-            qid, did, score = (cell.strip() for cell in row)
-            qrels.setdefault(qid, {})[did] = _parse_grade(score, path, lineno, "score")
+    reader = csv.reader((text for _, text in utf8_lines(path)), delimiter="\t")
+    for lineno, row in enumerate(reader, 1):
+        if not row or not "".join(row).strip():
+            continue
+        if lineno == 1 and row[0].strip().lower() in {"query-id", "query_id", "qid"}:
+            continue
+        if len(row) != 3:
+            raise DatasetError(path, f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(row)}", line=lineno)
+        qid, did, score = (cell.strip() for cell in row)
+        qrels.setdefault(qid, {})[did] = _parse_grade(score, path, lineno, "score")
     return qrels
 
 
@@ -144,15 +158,14 @@ def load_beir(root: Path, name: str) -> Dataset:
 def read_trec_qrels(path: Path) -> Qrels:
     """TREC qrels: whitespace-separated ``qid iteration docno relevance``."""
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4:
-                raise DatasetError(path, f"expected 4 columns (qid iter docno rel), got {len(parts)}", line=lineno)
-            qid, _, did, rel = parts
-            qrels.setdefault(qid, {})[did] = _parse_grade(rel, path, lineno, "relevance")
+    for lineno, line in utf8_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise DatasetError(path, f"expected 4 columns (qid iter docno rel), got {len(parts)}", line=lineno)
+        qid, _, did, rel = parts
+        qrels.setdefault(qid, {})[did] = _parse_grade(rel, path, lineno, "relevance")
     return qrels
 
 
@@ -236,18 +249,17 @@ def load_cranfield(root: Path, name: str) -> Dataset:
             raise DatasetError(qry_path, "query without .W text", line=lineno, field=".W")
         queries[str(position)] = Query(id=str(position), text=fields["W"])
     qrels: Qrels = {}
-    with open(rel_path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 3:
-                raise DatasetError(rel_path, f"expected 3 columns (query doc code), got {len(parts)}", line=lineno)
-            qid, did, code = parts
-            grade = _parse_grade(code, rel_path, lineno, "code")
-            if grade not in (-1, 1, 2, 3, 4):
-                raise DatasetError(rel_path, f"relevance code must be -1 or 1..4, got {grade}", line=lineno, field="code")
-            qrels.setdefault(qid, {})[did] = 0 if grade == -1 else 5 - grade
+    for lineno, line in utf8_lines(rel_path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3:
+            raise DatasetError(rel_path, f"expected 3 columns (query doc code), got {len(parts)}", line=lineno)
+        qid, did, code = parts
+        grade = _parse_grade(code, rel_path, lineno, "code")
+        if grade not in (-1, 1, 2, 3, 4):
+            raise DatasetError(rel_path, f"relevance code must be -1 or 1..4, got {grade}", line=lineno, field="code")
+        qrels.setdefault(qid, {})[did] = 0 if grade == -1 else 5 - grade
     return Dataset(name=name, corpus=corpus, queries=queries, qrels={"test": qrels}, source=str(root))
 
 

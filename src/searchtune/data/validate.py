@@ -43,6 +43,8 @@ def validate_path(path: str | Path, max_errors: int = 50) -> ValidationReport:
     path = Path(path).expanduser()
     if path.is_file() and path.suffix == ".jsonl" and detect_format(path) is not None:
         return _validate_examples(path, max_errors)
+    if path.is_file() and path.suffix == ".jsonl" and not path.read_bytes().strip():
+        return ValidationReport(path=str(path), layout="unknown", errors=[f"{path}: no records (the file is empty)"])
     report = ValidationReport(path=str(path), layout=_layout(path))
     try:
         dataset = load_dataset(path)
@@ -50,7 +52,30 @@ def validate_path(path: str | Path, max_errors: int = 50) -> ValidationReport:
         report.errors.append(str(exc))
         return report
     report.stats, report.warnings = dataset_stats(dataset)
+    report.errors += emptiness_errors(dataset, report.layout)
     return report
+
+
+#: Where each layout keeps its corpus, queries and judgments (for messages that name the file to fix).
+_PARTS = {"beir": ("corpus.jsonl", "queries.jsonl", "qrels/"), "jsonl+trec-qrels": ("corpus.jsonl", "queries.jsonl",
+                                                                                   "the qrels file"),
+          "cranfield": ("cran.all.1400", "cran.qry", "cranqrel"), "trec-text": ("the .trec documents",
+                                                                                "the query topics", "the qrels file")}
+
+
+def emptiness_errors(dataset: Dataset, layout: str) -> list[str]:
+    """A dataset without documents, queries or judgments cannot train or evaluate anything; an empty
+    ``corpus.jsonl`` used to validate and be staged as a complete dataset with 0 documents."""
+    corpus, queries, qrels = _PARTS.get(layout, ("the corpus", "the queries", "the judgments"))
+    root = dataset.source or dataset.name
+    errors = []
+    if not dataset.corpus:
+        errors.append(f"{root}/{corpus}: no documents (the corpus is empty)")
+    if not dataset.queries:
+        errors.append(f"{root}/{queries}: no queries")
+    if not any(dataset.qrels.values()):
+        errors.append(f"{root}/{qrels}: no relevance judgments in any split")
+    return errors
 
 
 def discover_datasets(path: str | Path, depth: int = 2) -> list[Path]:
@@ -197,6 +222,8 @@ def _validate_examples(path: Path, max_errors: int) -> ValidationReport:
     else:
         report.stats = _triplet_stats(examples, report.warnings, report.errors)  # type: ignore[arg-type]
     report.stats["invalid_records"] = len(errors)
+    if not examples and not errors:
+        report.errors.append(f"{path}: no {fmt} records (the file is empty)")
     return report
 
 

@@ -1,13 +1,12 @@
 """The report a search engineer shows their team: report.md, a self-contained report.html with PNG charts, and
 report.json with every number (so tests and other tools can check them).
 
-Charts are drawn with matplotlib's Agg backend (no display needed) and embedded as base64 PNGs in the HTML.
+Charts are drawn with matplotlib's Agg backend (no display needed) and embedded as base64 PNGs in the HTML page,
+which :mod:`searchtune.eval.html_report` renders from jinja2 templates.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from searchtune.eval.html_report import render_report  # noqa: E402
 from searchtune.eval.metrics import EvalResult  # noqa: E402
 from searchtune.eval.significance import paired_test  # noqa: E402
 from searchtune.storage import atomic_write  # noqa: E402
@@ -71,7 +71,8 @@ def _charts(data: ReportInput, out_dir: Path) -> dict[str, Path]:
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         values = [data.systems[name].aggregate[m] for m in METRICS_SHOWN]
-        ax.bar([x + i * width for x in range(len(METRICS_SHOWN))], values, width, label=name)
+        bars = ax.bar([x + i * width for x in range(len(METRICS_SHOWN))], values, width, label=name)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
     ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(METRICS_SHOWN))], METRICS_SHOWN)
     ax.set_ylim(0, 1)
     ax.set_title("Relevance by system")
@@ -88,7 +89,7 @@ def _charts(data: ReportInput, out_dir: Path) -> dict[str, Path]:
     ax.set_title(f"Per-query wins/losses: {names[1]} vs {names[0]}")
     charts["winloss"] = _save(fig, out_dir / "winloss.png")
 
-    if data.training_curve:
+    if len(data.training_curve) >= 2:  # one dot is no curve: the page states the single value instead
         fig, ax = plt.subplots(figsize=(7, 3.0))
         steps, values = zip(*data.training_curve)
         ax.plot(steps, values, marker="o")
@@ -160,19 +161,6 @@ def _markdown(data: ReportInput, summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html(markdown_text: str, charts: dict[str, Path], title: str) -> str:
-    """A self-contained page: the markdown as preformatted sections plus the embedded charts."""
-    images = "\n".join(
-        f'<figure><img alt="{name} chart" src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}">'
-        f"<figcaption>{name}</figcaption></figure>" for name, path in charts.items())
-    body = html.escape(markdown_text)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-            "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-            "figure{display:inline-block;margin:0.5em}img{max-width:480px;border:1px solid #ddd}"
-            "pre{white-space:pre-wrap;background:#f7f7f7;padding:1em;font-size:13px}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><section id='charts'>{images}</section><pre>{body}</pre></body></html>")
-
-
 def write_report(data: ReportInput, out_dir: str | Path) -> dict[str, Path]:
     """Write report.md, report.html, report.json and charts/*.png under ``out_dir``; each file atomically."""
     if len(data.systems) < 2:
@@ -184,7 +172,7 @@ def write_report(data: ReportInput, out_dir: str | Path) -> dict[str, Path]:
     summary = build_summary(data)
     markdown_text = _markdown(data, summary)
     paths = {"md": out_dir / "report.md", "html": out_dir / "report.html", "json": out_dir / "report.json"}
-    contents = {"md": markdown_text, "html": _html(markdown_text, charts, data.title),
+    contents = {"md": markdown_text, "html": render_report(data, summary, charts, METRICS_SHOWN),
                 "json": json.dumps(summary | {"per_query": {n: r.per_query for n, r in data.systems.items()}}, indent=2)}
     for key, path in paths.items():
         atomic_write(path, contents[key])

@@ -161,10 +161,15 @@ def cluster_version(http: httpx.Client) -> str:
 def connect(es_url: str, model_endpoint: str, inference_id: str = "custom-rerank-v1", service: str = "custom",
             api_key: str | None = None, model_id: str | None = None, headers: dict[str, str] | None = None,
             timeout: float = 30.0) -> ConnectResult:
-    """Check licence and version, then create the inference endpoint. NativeError with a clear message on refusal."""
+    """Check capability (an inference API at all), licence and version, then create the inference endpoint.
+    NativeError with a clear message on refusal. Capability comes first: advising a trial licence to a cluster that
+    has no inference API at all (the bundled test distribution, OpenSearch) sends users down a dead end."""
     body = inference_endpoint_body(service, model_endpoint, api_key, model_id)  # validates before any call
     try:
         with httpx.Client(base_url=es_url.rstrip("/"), headers=headers or {}, timeout=timeout) as http:
+            capability = http.get("/_inference/_all")
+            if capability.status_code in (400, 404, 405, 410) and "license" not in capability.text.lower():
+                raise NativeError(_explain(405, capability.text))
             license_response = http.get("/_license")
             if license_response.status_code >= 400:
                 raise NativeError(f"cannot read the licence: {_explain(license_response.status_code, license_response.text)}")
@@ -177,4 +182,5 @@ def connect(es_url: str, model_endpoint: str, inference_id: str = "custom-rerank
                                   f"{_explain(response.status_code, response.text)}")
             return ConnectResult(inference_id, service, licence, version, response.json())
     except httpx.HTTPError as exc:
-        raise NativeError(f"cannot reach the cluster at {es_url}: {type(exc).__name__}: {exc}") from exc
+        raise NativeError(f"cannot reach a cluster at {es_url} ({type(exc).__name__}): start a local node with "
+                          "`searchtune es start`, or point --es-url at a running cluster") from exc

@@ -18,7 +18,7 @@ class ServeSettings:
     precision: str = "auto"
     quantize: str = "auto"
     device: str | None = None
-    max_length: int = 512
+    max_length: int = 256  # what training and eval use, so served scores match eval's
     #: sha256 hex digests of accepted bearer keys; empty = no authentication.
     api_key_hashes: list[str] = field(default_factory=list)
     max_documents: int = 1000

@@ -142,6 +142,9 @@ def run_trainer(trainer, *, config: TrainConfig, base_model: str, output: str, w
                 data_info: dict[str, Any], resume: bool | str | None = None,
                 keep_checkpoints: bool = False) -> TrainOutcome:
     """Train (resuming if asked), keep the best dev checkpoint, save the model folder and training.json."""
+    from searchtune.train.progress import use_concise_progress
+
+    use_concise_progress(trainer, f"training {config.task}")
     checkpoint = resolve_resume(resume, work_dir)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
