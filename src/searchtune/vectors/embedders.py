@@ -149,7 +149,7 @@ def open_embedder(spec: str | None, *, max_length: int = DEFAULT_MAX_LENGTH, pre
     or ``None``/``default`` for the bundled base model."""
     if spec and spec.startswith(("http://", "https://")):
         return HttpEmbedder(spec, api_key=api_key, batch_size=batch_size)
-    path, identity = _resolve_local(spec, store)
+    path, identity = resolve_local_model(spec, store)
     from searchtune.scoring import load_scorer
 
     try:
@@ -158,12 +158,12 @@ def open_embedder(spec: str | None, *, max_length: int = DEFAULT_MAX_LENGTH, pre
     except (OSError, ValueError) as exc:
         raise EmbedderError(f"cannot load embedding model '{spec}': {exc}") from exc
     model = scorer.model
-    dims = int(model.get_sentence_embedding_dimension())
+    dims = int(getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)())
     similarity = _ES_SIMILARITY.get(str(getattr(model, "similarity_fn_name", None) or "cosine"), "cosine")
     return LocalEmbedder(scorer=scorer, identity=identity, dims=dims, similarity=similarity, max_length=max_length)
 
 
-def _resolve_local(spec: str | None, store: str | None) -> tuple[str, ModelIdentity]:
+def resolve_local_model(spec: str | None, store: str | None) -> tuple[str, ModelIdentity]:
     from searchtune.models import resolve_model
     from searchtune.registry.store import ModelRegistry, ModelRef, RegistryError
 
