@@ -106,7 +106,8 @@ def eval_command(
                                     qrels=qrels, bm25=run, results=results, payload=payload, model=hybrid,
                                     knn_mode=knn, method=fusion, weight=fusion_weight, rank_constant=rank_constant,
                                     tune=tune_fusion, dev_split=dev_split, num_candidates=num_candidates,
-                                    top_k=top_k, es_url=es_url), "hybrid"
+                                    top_k=top_k, es_url=es_url, max_length=max_length,
+                                    precision=precision), "hybrid"
     if search_pipeline:
         final_run, tag = _through_pipeline(es_url, index, search_pipeline, queries, qrels, fields, top_k, results,
                                            payload), "pipeline"

@@ -41,7 +41,8 @@ def index_vectors(client, index: str) -> dict | None:
 
 
 def run_hybrid(*, ds, client, index, fields, split, queries, qrels, bm25, results, payload, model, knn_mode,
-               method, weight, rank_constant, tune, dev_split, num_candidates, top_k, es_url):
+               method, weight, rank_constant, tune, dev_split, num_candidates, top_k, es_url,
+               max_length=256, precision="auto"):
     """Adds ``hybrid ...`` (and ``kNN ...``) systems; returns the fused run."""
     from searchtune.cli.eval import _dev_queries
     from searchtune.eval.rerank import wins_losses
@@ -49,7 +50,7 @@ def run_hybrid(*, ds, client, index, fields, split, queries, qrels, bm25, result
     from searchtune.vectors.mapping import meta_identity
 
     try:
-        embedder = open_embedder(model)
+        embedder = open_embedder(model, max_length=max_length, precision=precision)
     except EmbedderError as exc:
         fail(str(exc))
     vectors = index_vectors(client, index)

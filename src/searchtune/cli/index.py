@@ -21,6 +21,9 @@ VectorFieldOption = Annotated[str, typer.Option("--vector-field", help="Name of 
 QuantizationOption = Annotated[str, typer.Option(
     "--quantization", help="int8 (int8_hnsw, default: NDCG@10 within 0.005 of float on SciFact) | float (hnsw).")]
 EmbedBatchOption = Annotated[int, typer.Option("--embed-batch", min=1, help="Documents embedded per batch.")]
+MaxLengthOption = Annotated[int, typer.Option(
+    "--max-length", min=8, help="Tokens per document for an in-process model; use the server's --max-length so "
+                                "that queries embedded by `searchtune serve` land in the same space.")]
 
 
 def index_command(
@@ -33,6 +36,7 @@ def index_command(
     vector_field: VectorFieldOption = "embedding",
     quantization: QuantizationOption = "int8",
     embed_batch: EmbedBatchOption = 128,
+    max_length: MaxLengthOption = 256,
     es_url: EsUrlOption = DEFAULT_ES,
 ) -> None:
     """Index a dataset's corpus with an explicit mapping (id, title, text), bulk-loaded with a progress bar, and check
@@ -44,7 +48,7 @@ def index_command(
     client = es_client(es_url)
     if vectors:
         _index_with_vectors(client, ds, index, recreate, analyzer, vectors, vector_field, quantization, embed_batch,
-                            es_url)
+                            max_length, es_url)
         return
     try:
         with progress_bar(f"indexing {ds.name}", len(ds.corpus)) as advance:
@@ -57,7 +61,8 @@ def index_command(
     out.print(f"indexed {count} documents from {ds.name} into '{index}'")
 
 
-def _index_with_vectors(client, ds, index, recreate, analyzer, model, field, quantization, embed_batch, es_url):
+def _index_with_vectors(client, ds, index, recreate, analyzer, model, field, quantization, embed_batch, max_length,
+                        es_url):
     from searchtune.vectors.build import build_vector_index
     from searchtune.vectors.embedders import EmbedderError, open_embedder
     from searchtune.vectors.versions import VersionError
@@ -68,7 +73,7 @@ def _index_with_vectors(client, ds, index, recreate, analyzer, model, field, qua
         if index_exists(client, index) and not recreate:
             fail(f"index '{index}' already exists at {es_url}; pass --recreate to rebuild it, or use "
                  f"`searchtune vectors update --index {index} --model MODEL` to re-embed it")
-        embedder = open_embedder(model, batch_size=min(embed_batch, 64))
+        embedder = open_embedder(model, batch_size=min(embed_batch, 64), max_length=max_length)
     except EmbedderError as exc:
         fail(str(exc))
     except (ApiError, TransportError) as exc:

@@ -27,6 +27,7 @@ def update_command(
     field: Annotated[str | None, typer.Option("--vector-field", help="Vector field (default: the index's).")] = None,
     quantization: Annotated[str, typer.Option("--quantization", help="int8 | float")] = "int8",
     embed_batch: Annotated[int, typer.Option("--embed-batch", min=1)] = 128,
+    max_length: Annotated[int, typer.Option("--max-length", min=8, help="Tokens per document (in-process).")] = 256,
     es_url: EsUrlOption = DEFAULT_ES,
 ) -> None:
     """Re-embed every document behind INDEX with MODEL into a new physical index, then move the alias to it.
@@ -40,7 +41,7 @@ def update_command(
     client = es_client(es_url)
     try:
         total = int(client.count(index=index)["count"])
-        embedder = open_embedder(model, batch_size=min(embed_batch, 64))
+        embedder = open_embedder(model, batch_size=min(embed_batch, 64), max_length=max_length)
     except EmbedderError as exc:
         fail(str(exc))
     except (ApiError, TransportError) as exc:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from searchtune.serve.engine import Engine, ModelNotReady, Scored, UnsupportedKind
 from searchtune.serve.errors import ApiError
@@ -120,14 +120,19 @@ def build_router(engine: Engine, settings: ServeSettings, auth) -> APIRouter:
                 "result": {"scores": [{"index": i, "score": s} for i, s in ranked(scored, body.top_n)]}}
 
     # ---------------------------------------------------------------- embeddings
-    async def embed(texts: list[str]) -> tuple[list[list[float]], int]:
+    async def embed(texts: list[str], response: Response) -> tuple[list[list[float]], int]:
+        """Embeds and names the weights in ``x-searchtune-model-fingerprint``: the gateway checks it against the
+        fingerprint an index recorded for its vectors before it trusts a kNN search."""
         check_limits(texts, "inputs")
-        return await guarded(engine.embed(texts))
+        result = await guarded(engine.embed(texts))
+        if engine.current and engine.current.fingerprint:
+            response.headers["x-searchtune-model-fingerprint"] = engine.current.fingerprint
+        return result
 
     @router.post("/v1/embeddings", tags=["embeddings"], summary="OpenAI embeddings")
-    async def openai_embeddings(body: OpenAIEmbeddings) -> dict[str, Any]:
+    async def openai_embeddings(body: OpenAIEmbeddings, response: Response) -> dict[str, Any]:
         texts = [body.input] if isinstance(body.input, str) else body.input
-        vectors, tokens = await embed(texts)
+        vectors, tokens = await embed(texts, response)
         data = []
         for i, v in enumerate(vectors):
             emb: Any = v if body.encoding_format == "float" else \
@@ -137,17 +142,17 @@ def build_router(engine: Engine, settings: ServeSettings, auth) -> APIRouter:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     @router.post("/embed", tags=["embeddings"], summary="TEI embed (also Elasticsearch hugging_face embeddings)")
-    async def tei_embed(body: TeiEmbed) -> list[list[float]]:
+    async def tei_embed(body: TeiEmbed, response: Response) -> list[list[float]]:
         texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
-        vectors, _ = await embed(texts)
+        vectors, _ = await embed(texts, response)
         return vectors  # unit length already (what normalize=true asks for)
 
     @router.post("/v3/openapi/workspaces/{workspace}/text-embedding/{service_id}", tags=["embeddings"],
                  summary="Alibaba Cloud AI Search text embedding")
-    async def alibaba_embed(workspace: str, service_id: str, body: AlibabaEmbed) -> dict[str, Any]:
+    async def alibaba_embed(workspace: str, service_id: str, body: AlibabaEmbed, response: Response) -> dict[str, Any]:
         start = time.perf_counter()
         texts = [body.input] if isinstance(body.input, str) else body.input
-        vectors, tokens = await embed(texts)
+        vectors, tokens = await embed(texts, response)
         return {"request_id": str(uuid.uuid4()), "latency": round((time.perf_counter() - start) * 1000),
                 "usage": {"token_count": tokens},
                 "result": {"embeddings": [{"index": i, "embedding": v} for i, v in enumerate(vectors)]}}
