@@ -1,11 +1,9 @@
-"""Vectors in a real Elasticsearch node: built by `searchtune index --vectors`, searched with kNN, fused with BM25,
-re-embedded behind the alias while searches run, rolled back."""
+"""Vectors in a real Elasticsearch node: built by `searchtune index --vectors`, searched with kNN, fused with BM25
+(the alias swap under load and rollback are in test_hybrid_gateway.py, through the gateway)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 from typer.testing import CliRunner
 
@@ -17,7 +15,7 @@ from searchtune.vectors.fusion import Fusion, fuse_runs
 from searchtune.vectors.identity import model_fingerprint
 from searchtune.vectors.knn import bm25_body, es_knn_body
 from searchtune.vectors.mapping import read_vector_meta
-from searchtune.vectors.versions import list_versions, live_index, rollback
+from searchtune.vectors.versions import live_index
 
 
 def test_index_holds_a_vector_per_document_and_records_the_model(es, vec_index, vec_dataset, base_model_path):
@@ -77,40 +75,3 @@ def test_eval_hybrid_reports_fusion_and_latency(vec_index, vec_dataset, base_mod
     systems = payload["systems"]
     hybrid = next(name for name in systems if name.startswith("hybrid linear"))
     assert systems[hybrid]["metrics"]["NDCG@10"] != systems["BM25"]["metrics"]["NDCG@10"]
-
-
-def test_alias_swap_under_a_search_loop_fails_no_search(es, vec_index, embedder):
-    """Re-embed behind the alias while a bounded loop keeps searching it: every search answers, both versions
-    serve some of them, and rollback moves the alias back atomically."""
-    from searchtune.vectors.build import update_vectors
-
-    before = live_index(es, vec_index)
-    vector = embedder.embed(["vitamin D deficiency"])[0].tolist()
-    stop, served, failures = threading.Event(), [], []
-
-    def loop():
-        deadline = time.monotonic() + 180
-        while not stop.is_set() and time.monotonic() < deadline and len(served) < 5000:
-            try:
-                answer = es.search(index=vec_index, **es_knn_body({}, vector, "embedding", k=5, num_candidates=20))
-                hits = answer["hits"]["hits"]
-                if len(hits) != 5:
-                    failures.append(f"{len(hits)} hits")
-                served.append(hits[0]["_index"] if hits else None)
-            except Exception as exc:  # noqa: BLE001 - counted, the assertion reports them
-                failures.append(repr(exc))
-
-    worker = threading.Thread(target=loop)
-    worker.start()
-    try:
-        result = update_vectors(es, vec_index, embedder)
-        time.sleep(0.5)
-    finally:
-        stop.set()
-        worker.join()
-    assert failures == []
-    assert result.previous == before and live_index(es, vec_index) == result.index
-    assert before in served and result.index in served
-    versions = {v.index: v for v in list_versions(es, vec_index)}
-    assert versions[result.index].live and versions[result.index].previous == before
-    assert rollback(es, vec_index) == before and live_index(es, vec_index) == before
