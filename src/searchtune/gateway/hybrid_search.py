@@ -49,8 +49,9 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
         return 400, error_body(400, "illegal_argument_exception", str(exc)), None
     vectors = await gateway.vectors.get(index, auth) if index else None
     field = spec.vector_field or (vectors.meta["field"] if vectors else None)
-    if field and not skip:
-        bm25_body["_source"] = {"excludes": [field]}
+    side_source = _side_source(body, query, field, pipeline.rerank is not None)
+    if not skip and side_source is not None:
+        bm25_body["_source"] = side_source
     text = extract_query_text(body, spec.query_text_path) or query.get("q")
     breaker = gateway.breakers.get(spec.endpoint)
     embedding = None
@@ -84,7 +85,9 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
             raise Fallback("circuit_open")
         qv = await _embedding(embedding, breaker, timings)
         vectors = await _checked_vectors(gateway, index, auth, vectors, qv, spec, field)
-        knn = await _knn(gateway, index, body, params, headers, auth, qv, spec, field or vectors.meta["field"], timings)
+        field = field or vectors.meta["field"]
+        knn = await _knn(gateway, index, body, params, headers, auth, qv, spec, field,
+                         _side_source(body, query, field, pipeline.rerank is not None), timings)
         if any(hit.get("_index") not in (None, vectors.physical) for hit in knn.get("hits", {}).get("hits", [])):
             # the alias moved while we searched: check the model of the vectors that answered
             await _checked_vectors(gateway, index, auth, None, qv, spec, field, fresh=True)
@@ -157,13 +160,13 @@ async def _checked_vectors(gateway, index, auth, vectors, qv: QueryVector, spec,
     return vectors
 
 
-async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spec, field, timings):
+async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spec, field, source, timings):
     started = time.perf_counter()
     if await gateway.vectors.product(auth) == "opensearch":
         knn_body = opensearch_knn_body(body, qv.vector, field, spec.k)
     else:
         knn_body = es_knn_body(body, qv.vector, field, spec.k, spec.num_candidates)
-    knn_body["_source"] = {"excludes": [field]}
+    knn_body["_source"] = source
     try:
         upstream = await cluster_search(gateway, index, knn_body, params, headers)
     except UpstreamError as exc:
@@ -172,6 +175,20 @@ async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spe
     if upstream.status != 200:
         raise Fallback(f"knn_http_{upstream.status}", upstream.body[:200].decode("utf-8", "replace"))
     return upstream.json()
+
+
+def _side_source(body: dict, query: dict[str, str], field: str | None, rerank_follows: bool):
+    """``_source`` for both sides: never the vectors; only what the client asked for unless a rerank step needs
+    the whole text (fetching 100 full sources per side costs more than the kNN search itself)."""
+    if field is None:
+        return None
+    spec = source_filter_spec(body, query)
+    if spec is None or rerank_follows:
+        return {"excludes": [field]}
+    enabled, includes, excludes = spec
+    if not enabled:
+        return False
+    return {"includes": includes, "excludes": [*excludes, field]} if includes else {"excludes": [*excludes, field]}
 
 
 def _fused(response: dict, knn: dict, spec, window: int) -> dict:
