@@ -147,6 +147,11 @@ class RerankClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared pool (the hybrid processor's query embeddings go through it too)."""
+        return self._http
+
     async def rerank(self, endpoint: str, api: str | None, model: str | None, query: str, documents: Sequence[str],
                      headers: dict[str, str] | None = None, timeout: float = 1.0,
                      attempt_timeout: float | None = None) -> list[float]:

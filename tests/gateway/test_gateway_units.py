@@ -39,7 +39,7 @@ def test_opensearch_pipeline_parses():
     ({"request_processors": [{"neural_rerank": {"endpoint": "http://h/unknown"}}]}, "cannot infer the API dialect"),
     ({"request_processors": [{"neural_rerank": {"endpoint": "http://h/v1/rerank", "topk": 3}}]}, "topk"),
     ({"response_processors": [{"truncate_hits": {}}]}, "processor [truncate_hits] is not supported"),
-    ({"description": "nothing"}, "no rerank processor"),
+    ({"description": "nothing"}, "no processor"),
     ({"response_processors": [{"rerank": {"ml_opensearch": {"model_id": "m"}, "context": {"document_fields": []}}}]},
      "context.document_fields"),
     ([1, 2], "must be a JSON object"),

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+
 import pytest
 from typer.testing import CliRunner
 
 from searchtune.cli.main import app
+from searchtune.data import load_dataset
+from searchtune.registry.store import ModelRegistry
 from searchtune.scoring import detect_model_kind, load_scorer
 TINY = ["--max-length", "32", "--batch-size", "4", "--precision", "fp32"]
 
@@ -51,6 +54,13 @@ def test_embed_mined_with_dev_selection_and_resume(tiny_dataset: Path, tiny_inde
     assert first["dev"]["best_checkpoint"].endswith("checkpoint-2")
     assert first["hardware"]["cpu_count"] and first["train_seconds"] > 0
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    hybrid = first["hybrid"]  # the dev-tuned kNN + BM25 weight, stored with the model
+    assert hybrid["fusion"] == "linear" and 0.0 <= hybrid["weight"] <= 1.0
+    assert f"+ BM25) weight {hybrid['weight']:.2f}" in " ".join(result.output.split())
+    assert hybrid["corpus_docs"] == len(load_dataset(tiny_dataset).corpus) and hybrid["dev_queries"] >= 1
+    registry = ModelRegistry(str(tmp_path / "store"))
+    version = registry.register("t-embed", str(out))
+    assert registry.show(f"t-embed@{version}")["card"]["hybrid"]["weight"] == hybrid["weight"]
 
     _train(*common, "--max-steps", "4", "--resume", "latest")
     second = _record(out)

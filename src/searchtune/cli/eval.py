@@ -56,6 +56,14 @@ def eval_command(
         "--search-pipeline", help="Also evaluate what applications get from "
         "/{index}/_search?search_pipeline=NAME at --es-url (a searchtune gateway in front of Elasticsearch or "
         "OpenSearch, or an OpenSearch cluster with a rerank pipeline), one search per query.")] = None,
+    hybrid: Annotated[str | None, typer.Option(
+        "--hybrid", help="Also evaluate hybrid retrieval: kNN with this embedding model (folder, HF id, name@alias, "
+                         "URL) fused with BM25 (--fusion, --fusion-weight or --tune-fusion on dev).")] = None,
+    knn: Annotated[str, typer.Option("--knn", help="auto | exact (corpus embedded in-process) | es (the index's "
+                                                   "vectors; auto picks them when this model built them).")] = "auto",
+    fusion: Annotated[str, typer.Option("--fusion", help="linear (min-max, --fusion-weight) | rrf.")] = "linear",
+    rank_constant: Annotated[int, typer.Option("--rank-constant", min=1, help="RRF rank constant.")] = 60,
+    num_candidates: Annotated[int, typer.Option("--num-candidates", min=1, help="HNSW candidates per shard.")] = 200,
     es_url: EsUrlOption = DEFAULT_ES,
     store: Annotated[str | None, typer.Option("--store", envvar="SEARCHTUNE_STORE",
                                               help=f"Model registry for NAME@ALIAS models (now: {store_uri()}).")]
@@ -68,8 +76,10 @@ def eval_command(
     (e.g. the gateway's `bailian-rerank`) are reported the same way. Works against Elasticsearch and OpenSearch.
     Exits 2 (after the table) when the index holds none of the dataset's judged documents: the wrong index.
     """
-    if (fusion_weight is not None or tune_fusion) and not rerank:
-        fail("--fusion-weight/--tune-fusion need --rerank MODEL_OR_URL")
+    if (fusion_weight is not None or tune_fusion) and not (rerank or hybrid):
+        fail("--fusion-weight/--tune-fusion need --rerank MODEL_OR_URL or --hybrid MODEL")
+    if knn not in ("auto", "exact", "es") or fusion not in ("linear", "rrf"):
+        fail("--knn is auto|exact|es and --fusion is linear|rrf")
     try:
         ds = load_dataset(dataset)
     except DatasetError as exc:
@@ -101,8 +111,17 @@ def eval_command(
     final_run, tag = run, "bm25"
     if rerank:
         final_run, tag = _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload,
-                                 rerank, rerank_top_k, fusion_weight, tune_fusion, dev_split, rerank_kind, precision,
-                                 max_length, es_url, model_path=model.path if model else None)
+                                 rerank, rerank_top_k, fusion_weight, tune_fusion and not hybrid, dev_split, rerank_kind,
+                                 precision, max_length, es_url, model_path=model.path if model else None)
+    if hybrid:
+        from searchtune.cli.eval_hybrid import run_hybrid
+
+        final_run, tag = run_hybrid(ds=ds, client=client, index=index, fields=fields, split=split, queries=queries,
+                                    qrels=qrels, bm25=run, results=results, payload=payload, model=hybrid,
+                                    knn_mode=knn, method=fusion, weight=fusion_weight, rank_constant=rank_constant,
+                                    tune=tune_fusion, dev_split=dev_split, num_candidates=num_candidates,
+                                    top_k=top_k, es_url=es_url, max_length=max_length,
+                                    precision=precision), "hybrid"
     if search_pipeline:
         final_run, tag = _through_pipeline(es_url, index, search_pipeline, queries, qrels, fields, top_k, results,
                                            payload), "pipeline"
@@ -137,9 +156,11 @@ def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, resul
              f"{next(iter(outcome.errors.values()))}")
     label = f"pipeline {pipeline}"
     results[label] = evaluate(qrels, outcome.run)
-    latencies = sorted(outcome.latencies_ms)
+    from searchtune.eval.hybrid import latency_summary
+
     payload["pipeline"] = {"name": pipeline, "url": url, "fallbacks": outcome.fallbacks,
-                           "latency_ms_p50": latencies[len(latencies) // 2] if latencies else None}
+                           "per_query_latency_ms": dict(zip(queries, (round(v, 2) for v in outcome.latencies_ms)))}
+    payload["latency_ms"] = latency_summary(outcome.latencies_ms)
     payload.setdefault("wins_losses", {})[label] = wins_losses(results["BM25"], results[label]).to_dict()
     if outcome.fallbacks:
         log.warning("%d of %d searches fell back to the cluster's order", outcome.fallbacks, len(queries))

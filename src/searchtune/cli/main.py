@@ -22,6 +22,7 @@ from searchtune.cli.gateway import gateway_command
 from searchtune.cli.index import index_command
 from searchtune.cli.quickstart import quickstart_command
 from searchtune.cli import models as models_cli
+from searchtune.cli import vectors as vectors_cli
 from searchtune.cli.serve import serve_command
 from searchtune.cli.train import app as train_app
 
@@ -58,6 +59,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(models_cli.app, name="models")
 app.command("serve")(serve_command)
 app.command("index")(index_command)
+app.add_typer(vectors_cli.app, name="vectors")
 app.command("gateway")(gateway_command)
 app.command("eval")(eval_command)
 app.add_typer(es_cli.app, name="es")

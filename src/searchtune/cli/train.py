@@ -88,9 +88,10 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         from searchtune.train.embed import train_embedder as train_fn
     else:
         from searchtune.train.rerank import train_reranker as train_fn
+    extra = {"corpus": ds.corpus} if task == "embed" and ds is not None else {}
     try:
         outcome = train_fn(cfg, inputs.triplets, output, dev=inputs.dev, data_info=inputs.info, resume=resume,
-                           keep_checkpoints=keep_checkpoints)
+                           keep_checkpoints=keep_checkpoints, **extra)
     except FileNotFoundError as exc:
         fail(str(exc))
     record = outcome.record
@@ -99,6 +100,10 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
     if final:
         summary += (f"; dev NDCG@10 {final.get('dev_ndcg@10', 0):.4f}, fused with BM25 "
                     f"{final.get('dev_fused_ndcg@10', 0):.4f} (w={final.get('dev_fusion_weight', 0):.2f})")
+    if record.get("hybrid"):
+        hybrid = record["hybrid"]
+        summary += (f"; hybrid (kNN + BM25) weight {hybrid['weight']:.2f}, dev NDCG@10 {hybrid['dev_ndcg@10']:.4f} "
+                    f"vs BM25 {hybrid['dev_bm25_ndcg@10']:.4f}")
     out.print(summary)
 
 

@@ -56,7 +56,7 @@ def search_through_pipeline(url: str, index: str, pipeline: str | None, queries:
             else:
                 payload = response.json()
                 meta = payload.get("searchtune") or {}
-                if meta and not meta.get("reranked", True):
+                if meta.get("fallback_reason"):  # skips (e.g. no hits) are not model trouble
                     result.fallbacks += 1
                 hits = payload["hits"]["hits"]
                 for rank, hit in enumerate(hits):

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from searchtune.gateway.hybrid_spec import HybridSpec, parse_hybrid
+
 #: API dialects the rerank client speaks (see rerank_client.py).
 ApiName = Literal["cohere", "cohere-v2", "dashscope", "tei", "alibaba", "hf"]
 
@@ -118,10 +120,11 @@ class RerankSpec:
 class Pipeline:
     name: str
     definition: dict[str, Any]  # verbatim, as stored
-    rerank: RerankSpec
+    rerank: RerankSpec | None
+    hybrid: HybridSpec | None = None  # BM25 + kNN fused in the gateway, before the rerank step (hybrid_search.py)
 
 
-_SUPPORTED = ("neural_rerank", "rerank")
+_SUPPORTED = ("hybrid", "neural_rerank", "rerank")
 
 
 def _location(stage: str, position: int, kind: str) -> str:
@@ -155,6 +158,7 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
         raise PipelineError(f"pipeline [{name}]: phase_results_processors are not supported by the searchtune gateway")
 
     specs: list[tuple[str, RerankSpec]] = []
+    hybrid: HybridSpec | None = None
     for stage in ("request_processors", "response_processors"):
         for position, wrapper in enumerate(getattr(parsed, stage)):
             if len(wrapper) != 1:
@@ -165,6 +169,9 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
             if kind not in _SUPPORTED:
                 raise PipelineError(f"pipeline [{name}]: {where}: processor [{kind}] is not supported by the searchtune "
                                     f"gateway (supported: {', '.join(_SUPPORTED)})")
+            if kind == "hybrid":
+                hybrid = _hybrid_step(name, stage, where, config, hybrid, specs)
+                continue
             try:
                 if kind == "neural_rerank":
                     proc = NeuralRerank.model_validate(config)
@@ -190,11 +197,23 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
                 except ValueError as exc:
                     raise PipelineError(f"pipeline [{name}]: {where}.endpoint: {exc}") from None
             specs.append((where, spec))
-    if not specs:
-        raise PipelineError(f"pipeline [{name}]: no rerank processor (expected neural_rerank or rerank)")
+    if not specs and hybrid is None:
+        raise PipelineError(f"pipeline [{name}]: no processor (expected hybrid, neural_rerank or rerank)")
     if len(specs) > 1:
         raise PipelineError(f"pipeline [{name}]: only one rerank processor per pipeline, got {[w for w, _ in specs]}")
-    return Pipeline(name=name, definition=body, rerank=specs[0][1])
+    return Pipeline(name=name, definition=body, rerank=specs[0][1] if specs else None, hybrid=hybrid)
+
+
+def _hybrid_step(name: str, stage: str, where: str, config: Any, seen: HybridSpec | None, reranks: list) -> HybridSpec:
+    """One ``hybrid`` request processor, before any rerank step (it produces the candidates the rerank scores)."""
+    if stage != "request_processors":
+        raise PipelineError(f"pipeline [{name}]: {where}: hybrid must be a request processor")
+    if seen is not None or reranks:
+        raise PipelineError(f"pipeline [{name}]: {where}: one hybrid processor per pipeline, before any rerank")
+    try:
+        return parse_hybrid(config)
+    except ValidationError as exc:
+        raise PipelineError(f"pipeline [{name}]: {_format_validation(where, exc)}") from None
 
 
 def neural_rerank_pipeline(model_id: str, endpoint: str, top_k: int, bm25_weight: float | None = None,

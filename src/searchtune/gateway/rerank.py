@@ -102,7 +102,7 @@ def plan_request(body: dict, params: dict[str, str], pipeline: Pipeline) -> tupl
     spec = pipeline.rerank
     start = _int_param(params.get("from", body.get("from")), "from", 0)
     size = _int_param(params.get("size", body.get("size")), "size", 10)
-    window = max(spec.top_k or 0, start + size)
+    window = max(spec.top_k or 0 if spec else 0, pipeline.hybrid.k if pipeline.hybrid else 0, start + size)
     upstream = copy.copy(body)
     ext = upstream.get("ext")
     if isinstance(ext, dict) and ("rerank" in ext or "searchtune" in ext):
@@ -188,7 +188,10 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
                 final = [(1 - w) * m + w * b for m, b in zip(minmax(scores), minmax(bm25))]
             for hit, b, model_score, score in zip(window_hits, bm25, scores, final):
                 fields = hit.setdefault("fields", {})
-                fields["_bm25_score"] = [b]
+                if "_knn_score" in fields:  # hybrid candidates: keep their BM25/kNN explain, add the fused score
+                    fields["_hybrid_score"] = [b]
+                else:
+                    fields["_bm25_score"] = [b]
                 if spec.bm25_weight > 0:
                     fields["_model_score"] = [model_score]
                 hit["_score"] = score

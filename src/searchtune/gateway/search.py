@@ -67,6 +67,10 @@ async def run_search(gateway: Gateway, index: str, name: str | None, body: dict,
         if pipeline is None:
             return 404, error_body(404, "resource_not_found_exception", f"search pipeline [{name}] not found"), None
     query = dict(params)
+    if pipeline is not None and pipeline.hybrid is not None:
+        from searchtune.gateway.hybrid_search import hybrid_search
+
+        return await hybrid_search(gateway, index, pipeline, body, params, headers, auth, began)
     start = size = window = 0
     skip = None
     upstream_body = body
@@ -76,33 +80,55 @@ async def run_search(gateway: Gateway, index: str, name: str | None, body: dict,
         except ValueError as exc:
             return 400, error_body(400, "illegal_argument_exception", str(exc)), None
     consumed = CONSUMED_PARAMS if pipeline is not None else ("search_pipeline",)
-    forward = urlencode([(k, v) for k, v in params if k not in consumed])
-    headers = [h for h in headers if h[0].lower() != "content-type"] + [("Content-Type", json_content_type(headers))]
-    target = ("/" + quote(index, safe=",*") if index else "") + "/_search" + ("?" + forward if forward else "")
     try:
-        upstream = await gateway.upstream.request("POST", target, headers, json.dumps(upstream_body).encode())
+        upstream = await cluster_search(gateway, index, upstream_body, params, headers, consumed)
     except UpstreamError as exc:
         return 502, error_body(502, "gateway_exception", str(exc)), None
     es_ms = (time.perf_counter() - began) * 1000
     if upstream.status != 200 or pipeline is None:
         return upstream.status, upstream.body, upstream
+    outcome = await rerank_step(gateway, pipeline, upstream.json(), body, query, start, size, window, skip)
+    log_search(index, pipeline.name, outcome.reranked, outcome.reason, outcome.fallback, window, began,
+               es_ms=es_ms, rerank_ms=outcome.timings.get("rerank_ms", 0.0))
+    return 200, outcome.body, upstream
+
+
+async def cluster_search(gateway: Gateway, index: str, body: dict, params: list[tuple[str, str]],
+                         headers: list[tuple[str, str]], consumed: tuple[str, ...] = CONSUMED_PARAMS
+                         ) -> UpstreamResponse:
+    """``POST [/{index}]/_search`` on the cluster with the client's other URL parameters and headers."""
+    forward = urlencode([(k, v) for k, v in params if k not in consumed])
+    headers = [h for h in headers if h[0].lower() != "content-type"] + [("Content-Type", json_content_type(headers))]
+    target = ("/" + quote(index, safe=",*") if index else "") + "/_search" + ("?" + forward if forward else "")
+    return await gateway.upstream.request("POST", target, headers, json.dumps(body).encode())
+
+
+async def rerank_step(gateway: Gateway, pipeline, response: dict, body: dict, query: dict[str, str], start: int,
+                      size: int, window: int, skip: str | None):
+    """The pipeline's rerank processor over ``response`` (the cluster's answer, or hybrid's fused one), with its
+    breaker and metrics; see rerank.rerank_response."""
     spec = pipeline.rerank
     endpoint = spec.endpoint or gateway.settings.models.get(spec.model_id or "")
     breaker = gateway.breakers.get(endpoint or "")
-    outcome = await rerank_response(upstream.json(), body, query, pipeline, start, size, window, skip,
+    outcome = await rerank_response(response, body, query, pipeline, start, size, window, skip,
                                     rerank_call=gateway.reranker.rerank, endpoint=endpoint, breaker=breaker,
                                     timeout=spec.timeout_s or gateway.settings.timeout_s)
     if endpoint:
         gateway.metrics.breaker_open.labels(endpoint).set(1 if breaker.state == OPEN else 0)
     label = "reranked" if outcome.reranked else ("fallback" if outcome.fallback else "skipped")
-    gateway.metrics.reranks.labels(name, label).inc()
+    gateway.metrics.reranks.labels(pipeline.name, label).inc()
     if outcome.fallback:
-        gateway.metrics.fallbacks.labels(name, outcome.reason or "unknown").inc()
+        gateway.metrics.fallbacks.labels(pipeline.name, outcome.reason or "unknown").inc()
     if "rerank_ms" in outcome.timings:
-        gateway.metrics.rerank_seconds.labels(name).observe(outcome.timings["rerank_ms"] / 1000)
-    record: dict[str, Any] = {"event": "search", "index": index, "pipeline": name, "reranked": outcome.reranked,
-                              "reason": outcome.reason, "window": window, "es_ms": round(es_ms, 2),
-                              "rerank_ms": round(outcome.timings.get("rerank_ms", 0.0), 2),
+        gateway.metrics.rerank_seconds.labels(pipeline.name).observe(outcome.timings["rerank_ms"] / 1000)
+    return outcome
+
+
+def log_search(index: str, pipeline: str, reranked: bool, reason: str | None, fallback: bool, window: int,
+               began: float, **timings_ms: float) -> None:
+    """One JSON log line per pipeline search (warning level on fallback)."""
+    record: dict[str, Any] = {"event": "search", "index": index, "pipeline": pipeline, "reranked": reranked,
+                              "reason": reason, "window": window,
+                              **{k: round(v, 2) for k, v in timings_ms.items()},
                               "total_ms": round((time.perf_counter() - began) * 1000, 2)}
-    (log.warning if outcome.fallback else log.info)("pipeline search", extra=record)
-    return 200, outcome.body, upstream
+    (log.warning if fallback else log.info)("pipeline search", extra=record)

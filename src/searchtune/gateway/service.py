@@ -13,6 +13,7 @@ from searchtune.gateway.metrics import GatewayMetrics
 from searchtune.gateway.pipeline_store import DEFAULT_INDEX, PipelineStore
 from searchtune.rerank_client import RerankClient
 from searchtune.gateway.upstream import Upstream
+from searchtune.gateway.vector_meta import VectorMetaCache
 
 
 @dataclass
@@ -43,12 +44,14 @@ class Gateway:
         self.upstream: Upstream | None = None
         self.reranker: RerankClient | None = None
         self.store: PipelineStore | None = None
+        self.vectors: VectorMetaCache | None = None
 
     async def start(self) -> None:
         self.upstream = Upstream(self.settings.es_url, timeout_s=self.settings.es_timeout_s)
         await self.upstream.start()
         self.reranker = RerankClient()
         self.store = PipelineStore(self.upstream, self.settings.pipeline_index, self.settings.cache_ttl_s)
+        self.vectors = VectorMetaCache(self.upstream)
 
     async def stop(self) -> None:
         if self.upstream:

@@ -61,6 +61,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         try:
             response = await call_next(request)
             status = response.status_code
+            # names the weights that answered: the gateway compares it with the fingerprint an index recorded for
+            # its vectors before it trusts a kNN search (searchtune.vectors.identity)
+            if engine.current is not None and engine.current.fingerprint:
+                response.headers["x-searchtune-model-fingerprint"] = engine.current.fingerprint
             return response
         finally:
             route = request.scope.get("route")

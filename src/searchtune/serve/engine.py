@@ -23,6 +23,7 @@ from searchtune.serve.backends import Backend, load_backend
 from searchtune.serve.batcher import BatchStats, DynamicBatcher
 from searchtune.serve.metrics import ServerMetrics
 from searchtune.serve.settings import ServeSettings
+from searchtune.vectors.identity import model_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class LoadedModel:
     path: str
     loaded_at: float = field(default_factory=time.time)
     inflight: int = 0
+    #: identity of the weights (searchtune.vectors.identity): indices record it, the gateway compares it
+    fingerprint: str | None = None
 
     @property
     def kind(self) -> str:
@@ -43,7 +46,8 @@ class LoadedModel:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.name, "object": "model", "owned_by": "searchtune", "created": int(self.loaded_at),
-                "version": self.version, "path": self.path, **self.backend.describe()}
+                "version": self.version, "path": self.path, "fingerprint": self.fingerprint,
+                **self.backend.describe()}
 
 
 class ModelNotReady(RuntimeError):
@@ -107,6 +111,7 @@ class Engine:
             return backend
 
         backend = await asyncio.to_thread(load)
+        fingerprint = await asyncio.to_thread(model_fingerprint, path)
         batcher = DynamicBatcher(backend.run, lambda unit: unit.tokens, backend.max_length,
                                  max_batch_inputs=s.max_batch_inputs, max_batch_tokens=s.max_batch_tokens,
                                  max_wait_s=s.max_wait_ms / 1000,
@@ -115,7 +120,8 @@ class Engine:
         batcher.start()
         name = self.settings.model.partition("@")[0] if self._registry else Path(path).name
         log.info("serving %s version %s from %s with %s", name, version, path, backend.describe())
-        return LoadedModel(backend=backend, batcher=batcher, name=name, version=version, path=path)
+        return LoadedModel(backend=backend, batcher=batcher, name=name, version=version, path=path,
+                           fingerprint=fingerprint)
 
     def _publish_info(self) -> None:
         if self.current:

@@ -8,9 +8,10 @@ both (see docs/training.md for the measurements).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from searchtune.data.records import Document
 from searchtune.models import resolve_model
 from searchtune.train.config import TrainConfig
 from searchtune.train.data import DevSet, Triplet, embed_dataset
@@ -30,8 +31,12 @@ def build_loss(model, config: TrainConfig):
 
 def train_embedder(config: TrainConfig, triplets: Sequence[Triplet], output: str, dev: DevSet | None = None,
                    data_info: dict[str, Any] | None = None, resume: bool | str | None = None,
-                   keep_checkpoints: bool = False, callbacks: list | None = None) -> TrainOutcome:
-    """Train ``config.base_model`` on ``triplets``; select the checkpoint on ``dev`` when given; save to ``output``."""
+                   keep_checkpoints: bool = False, callbacks: list | None = None,
+                   corpus: Mapping[str, Document] | None = None) -> TrainOutcome:
+    """Train ``config.base_model`` on ``triplets``; select the checkpoint on ``dev`` when given; save to ``output``.
+
+    With ``corpus`` and ``dev``, the hybrid fusion weight of the kept model is tuned on dev and stored in
+    training.json (``hybrid``; see train/hybrid_weight.py)."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
     from transformers import EarlyStoppingCallback, set_seed
@@ -55,6 +60,23 @@ def train_embedder(config: TrainConfig, triplets: Sequence[Triplet], output: str
     log.info("training embedder from %s on %d examples (%s, bf16=%s)", base, len(train_ds), config.loss, bf16)
     return run_trainer(trainer, config=config, base_model=base, output=output, work_dir=work_dir, evaluator=evaluator,
                        pairs_per_example=1 + config.num_negatives, num_examples=len(train_ds),
-                       data_info=data_info or {}, resume=resume, keep_checkpoints=keep_checkpoints)
+                       data_info=data_info or {}, resume=resume, keep_checkpoints=keep_checkpoints,
+                       finalize=_hybrid_finalizer(dev, corpus, bf16))
+
+
+def _hybrid_finalizer(dev: DevSet | None, corpus: Mapping[str, Document] | None, bf16: bool):
+    if not dev or not corpus:
+        return None
+
+    def finalize(model, record: dict[str, Any]) -> None:
+        from searchtune.train.evaluator import _InTrainingScorer
+        from searchtune.train.hybrid_weight import hybrid_dev_weight
+
+        model.eval()
+        weight = hybrid_dev_weight(_InTrainingScorer(model, "embedding", bf16), dev, corpus)
+        if weight is not None:
+            record["hybrid"] = weight
+
+    return finalize
 
 

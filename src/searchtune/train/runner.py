@@ -140,7 +140,7 @@ def resolve_resume(resume: bool | str | None, work_dir: Path) -> str | bool | No
 def run_trainer(trainer, *, config: TrainConfig, base_model: str, output: str, work_dir: Path,
                 evaluator: DevRerankEvaluator | None, pairs_per_example: int, num_examples: int,
                 data_info: dict[str, Any], resume: bool | str | None = None,
-                keep_checkpoints: bool = False) -> TrainOutcome:
+                keep_checkpoints: bool = False, finalize=None) -> TrainOutcome:
     """Train (resuming if asked), keep the best dev checkpoint, save the model folder and training.json."""
     from searchtune.train.progress import use_concise_progress
 
@@ -175,6 +175,8 @@ def run_trainer(trainer, *, config: TrainConfig, base_model: str, output: str, w
         "hardware": hardware(),
         "bf16": bool(trainer.args.bf16),
     }
+    if finalize is not None and is_main_process():  # task-specific figures of the kept model, into training.json
+        finalize(trainer.model, record)
     if is_main_process():
         save_model(trainer.model, record, output, work_dir, keep_checkpoints)
     return TrainOutcome(output=output, record=record)

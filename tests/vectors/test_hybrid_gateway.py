@@ -1,0 +1,206 @@
+"""The `hybrid` pipeline processor: the real gateway process in front of the real node, with `searchtune serve`
+(bundled all-MiniLM-L6-v2) as the embedding endpoint, on a SciFact slice indexed with vectors of the same model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from searchtune.data import load_dataset
+from searchtune.gateway.process import start_gateway_process
+
+from .conftest import MAX_LENGTH
+
+
+@pytest.fixture(scope="module")
+def embed_server(base_model_path: str):
+    from searchtune.serve.process import start_server_process
+
+    server = start_server_process(base_model_path, port=0, backend="torch",
+                                  extra_args=["--max-length", str(MAX_LENGTH), "--precision", "fp32"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(es, es_url: str):
+    pipelines = f"t-hy-pipelines-{uuid.uuid4().hex[:8]}"
+    with start_gateway_process(es_url, port=0, timeout_s=5.0,
+                               extra_args=["--pipeline-index", pipelines, "--breaker-failures", "50"]) as handle:
+        yield handle
+    es.indices.delete(index=pipelines, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def http(gateway):
+    with httpx.Client(base_url=gateway.url, timeout=60) as client:
+        yield client
+
+
+def _put(http, name: str, definition: dict) -> None:
+    response = http.put(f"/_search/pipeline/{name}", json=definition)
+    assert response.status_code == 200, response.text
+
+
+def _hybrid(embed_server, **extra) -> dict:
+    return {"hybrid": {"model_id": "all-MiniLM-L6-v2", "endpoint": f"{embed_server.url}/v1/embeddings", "k": 50,
+                       "fusion": {"method": "linear", "weight": 0.5}, **extra}}
+
+
+def _query(text: str, size: int = 10, **extra) -> dict:
+    return {"query": {"multi_match": {"query": text, "fields": ["title", "text"]}}, "size": size, **extra}
+
+
+def _ids(answer: dict) -> list[str]:
+    return [hit["_id"] for hit in answer["hits"]["hits"]]
+
+
+def test_hybrid_search_differs_from_bm25_and_finds_what_bm25_missed(http, es, vec_index, vec_dataset, embed_server):
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    ds = load_dataset(vec_dataset)
+    queries, qrels = ds.split_queries("test"), ds.split_qrels("test")
+    differ, rescued = 0, []
+    for qid, query in queries.items():
+        bm25 = _ids(dict(es.search(index=vec_index, **_query(query.text))))
+        answer = http.post(f"/{vec_index}/_search", params={"search_pipeline": "t-hybrid"},
+                           json=_query(query.text)).json()
+        meta = answer["searchtune"]
+        assert meta["hybrid"] is True and "fallback_reason" not in meta, meta
+        hybrid = _ids(answer)
+        assert len(hybrid) == 10
+        fields = answer["hits"]["hits"][0]["fields"]
+        assert "_bm25_score" in fields and "_knn_score" in fields
+        assert "embedding" not in answer["hits"]["hits"][0]["_source"]
+        differ += hybrid != bm25
+        rescued += [d for d in hybrid if d in qrels[qid] and d not in bm25]
+    assert differ > 0 and rescued, "hybrid never found a judged document BM25's top 10 lacked"
+
+
+def test_paging_and_source_filtering(http, vec_index, embed_server):
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    text = "vitamin D deficiency and bone fractures"
+    full = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=_query(text, size=10)).json()
+    page = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid",
+                     json=_query(text, size=5, **{"from": 5, "_source": ["title"]})).json()
+    assert _ids(page) == _ids(full)[5:10]
+    assert all(set(hit["_source"]) == {"title"} for hit in page["hits"]["hits"])
+
+
+def test_bool_filters_restrict_the_knn_side(http, es, vec_index, vec_dataset, embed_server):
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    allowed = sorted(load_dataset(vec_dataset).corpus)[:30]
+    body = {"query": {"bool": {"must": {"match": {"text": "cancer cells immune response"}},
+                               "filter": {"terms": {"id": allowed}}, "must_not": {"ids": {"values": allowed[:3]}}}},
+            "size": 20}
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body).json()
+    assert answer["searchtune"]["hybrid"] is True
+    assert _ids(answer) and set(_ids(answer)) <= set(allowed[3:])
+    assert any(hit["fields"]["_bm25_score"] == [None] for hit in answer["hits"]["hits"])  # kNN-only hits came
+
+
+def test_rrf_then_neural_rerank_in_one_pipeline(http, vec_index, embed_server):
+    _put(http, "t-hybrid-rerank", {"request_processors": [
+        _hybrid(embed_server, fusion={"method": "rrf", "rank_constant": 60}),
+        {"neural_rerank": {"endpoint": f"{embed_server.url}/v1/rerank", "top_k": 20, "timeout_ms": 20000}}]})
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-rerank", json=_query("insulin resistance")).json()
+    meta = answer["searchtune"]
+    assert meta["hybrid"] is True and meta["reranked"] is True and meta["fusion"]["method"] == "rrf"
+    assert "_hybrid_score" in answer["hits"]["hits"][0]["fields"]
+
+
+def test_vectors_of_another_model_are_refused(http, es, embed_server, embedder):
+    """An index whose metadata names another model: BM25 order, 200, reason model_mismatch."""
+    name = f"t-hy-other-{uuid.uuid4().hex[:6]}"
+    es.indices.create(index=name, mappings={
+        "_meta": {"searchtune": {"vectors": {"field": "embedding", "dims": 384, "similarity": "cosine",
+                                             "model": {"id": "other-model", "fingerprint": "0123456789abcdef"}}}},
+        "properties": {"text": {"type": "text"},
+                       "embedding": {"type": "dense_vector", "dims": 384, "similarity": "cosine"}}})
+    try:
+        texts = ["insulin resistance in muscle", "tumour growth in mice", "insulin and glucose"]
+        for i, (text, vector) in enumerate(zip(texts, embedder.embed(texts).tolist())):
+            es.index(index=name, id=str(i), document={"text": text, "embedding": vector})
+        es.indices.refresh(index=name)
+        _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+        body = {"query": {"match": {"text": "insulin"}}}
+        answer = http.post(f"/{name}/_search?search_pipeline=t-hybrid", json=body)
+        assert answer.status_code == 200
+        meta = answer.json()["searchtune"]
+        assert meta["hybrid"] is False and meta["fallback_reason"] == "model_mismatch"
+        assert "other-model" in meta["fallback_detail"]
+        assert _ids(answer.json()) == _ids(dict(es.search(index=name, **body)))
+    finally:
+        es.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_eval_through_the_gateway_records_latency(gateway, http, vec_index, vec_dataset, embed_server, tmp_path):
+    from searchtune.cli.main import app
+
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    out = tmp_path / "gw.json"
+    result = CliRunner().invoke(app, ["eval", str(vec_dataset), "--index", vec_index, "--es-url", gateway.url,
+                                      "--search-pipeline", "t-hybrid", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    latency = payload["latency_ms"]
+    assert latency["count"] == 20 and 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    assert payload["pipeline"]["fallbacks"] == 0
+    systems = payload["systems"]
+    assert systems["pipeline t-hybrid"]["metrics"]["Recall@100"] >= systems["BM25"]["metrics"]["Recall@100"]
+
+
+def test_alias_swap_under_a_search_loop_fails_no_search(http, es, vec_index, embedder, embed_server):
+    """Re-embed behind the alias while a bounded loop searches through the hybrid pipeline: every search answers
+    with hybrid results, both physical indices serve some, and rollback moves the alias back."""
+    from searchtune.vectors.build import update_vectors
+    from searchtune.vectors.versions import list_versions, live_index, rollback
+
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    before = live_index(es, vec_index)
+    stop, served, failures = threading.Event(), [], []
+
+    def loop():
+        with httpx.Client(base_url=http.base_url, timeout=30) as client:
+            deadline = time.monotonic() + 240
+            while not stop.is_set() and time.monotonic() < deadline and len(served) < 3000:
+                try:
+                    answer = client.post(f"/{vec_index}/_search?search_pipeline=t-hybrid",
+                                         json=_query("vitamin D deficiency", size=5))
+                    meta = answer.json().get("searchtune", {})
+                    if answer.status_code != 200 or not meta.get("hybrid") or len(answer.json()["hits"]["hits"]) != 5:
+                        failures.append(f"{answer.status_code} {meta}")
+                    served.append(answer.json()["hits"]["hits"][0]["_index"])
+                except Exception as exc:  # noqa: BLE001 - counted, the assertion reports them
+                    failures.append(repr(exc))
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    try:
+        result = update_vectors(es, vec_index, embedder)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        worker.join()
+    assert failures == []
+    assert result.previous == before and live_index(es, vec_index) == result.index
+    assert before in served and result.index in served
+    versions = {v.index: v for v in list_versions(es, vec_index)}
+    assert versions[result.index].live and versions[result.index].previous == before
+    assert rollback(es, vec_index) == before and live_index(es, vec_index) == before
+
+
+def test_endpoint_killed_gives_bm25_order_with_the_reason(http, es, vec_index, embed_server):
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server, timeout_ms=2000)]})
+    embed_server.stop()
+    body = _query("statins and cardiovascular risk")
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body)
+    assert answer.status_code == 200
+    meta = answer.json()["searchtune"]
+    assert meta["hybrid"] is False and meta["fallback_reason"] == "connect_error"
+    assert _ids(answer.json()) == _ids(dict(es.search(index=vec_index, **body)))
