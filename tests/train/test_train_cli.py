@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from searchtune.cli.main import app
 from searchtune.data import load_dataset
-from searchtune.registry.store import ModelRegistry
+from searchtune.registry.registry import ModelRegistry
 from searchtune.scoring import detect_model_kind, load_scorer
 TINY = ["--max-length", "32", "--batch-size", "4", "--precision", "fp32"]
 

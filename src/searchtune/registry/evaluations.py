@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from searchtune.registry.store import ModelRegistry, RegistryError
+from searchtune.registry.registry import ModelRegistry, RegistryError
 
 #: Metrics copied into the version's flat ``metrics`` (as ``<dataset>/<split> <metric>``).
 RECORDED_METRICS = ("NDCG@10", "MRR@10", "Recall@100", "MAP")

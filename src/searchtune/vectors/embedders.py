@@ -165,7 +165,7 @@ def open_embedder(spec: str | None, *, max_length: int = DEFAULT_MAX_LENGTH, pre
 
 def resolve_local_model(spec: str | None, store: str | None) -> tuple[str, ModelIdentity]:
     from searchtune.models import resolve_model
-    from searchtune.registry.store import ModelRegistry, ModelRef, RegistryError
+    from searchtune.registry.registry import ModelRegistry, ModelRef, RegistryError
 
     candidate = Path(spec).expanduser() if spec and spec != "default" else None
     if candidate is not None and not candidate.exists() and "/" not in spec:
