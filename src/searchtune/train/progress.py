@@ -37,8 +37,9 @@ class ConciseProgressCallback(TrainerCallback):
             self._advance(1)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._advance is not None and logs and "loss" in logs:
-            self._advance(0, info=f"loss {float(logs['loss']):.4f}, epoch {float(state.epoch or 0):.2f}")
+        loss = (logs or {}).get("loss", (logs or {}).get("train_loss"))  # train_loss: the run's mean, at the end
+        if self._advance is not None and loss is not None:
+            self._advance(0, info=f"loss {float(loss):.4f}, epoch {float(state.epoch or 0):.2f}")
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if not state.is_world_process_zero or not metrics:
