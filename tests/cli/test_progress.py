@@ -17,8 +17,8 @@ def test_progress_logs_periodic_lines_off_a_terminal(caplog) -> None:
         for _ in range(4):
             advance(1, info="query x")
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[0] == "reranking test: started (4 to do)"
-    assert "reranking test: 2/4 (50%)" in lines[2] and "left" in lines[2]
+    assert lines[0].startswith("reranking test: 1/4 (25%), 0s elapsed, ~") and "left, query x" in lines[0]
+    assert "reranking test: 2/4 (50%)" in lines[1] and "left" in lines[1]
     assert re.match(r"reranking test: done 4/4 in \d+s, query x", lines[-1])
 
 
