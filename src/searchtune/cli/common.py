@@ -40,6 +40,11 @@ def setup_logging(verbose: bool = False) -> None:
     # transformers keeps its own verbosity ("Some weights ... newly initialized"), read from the environment at
     # import; importing it here would slow every command down
     os.environ["TRANSFORMERS_VERBOSITY"] = "info" if verbose else "error"
+    # libraries' own tqdm bars ("Computing widget examples", datasets' map) next to ours; tqdm reads this at import
+    if verbose:
+        os.environ.pop("TQDM_DISABLE", None)
+    else:
+        os.environ["TQDM_DISABLE"] = "1"
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.set_verbosity(logging.DEBUG if verbose else logging.ERROR)
 

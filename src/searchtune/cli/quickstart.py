@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 
 from searchtune.cli.common import console, fail, out
 from searchtune.config import shared_datasets_dir
@@ -67,7 +68,7 @@ def quickstart_command(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    runner = Quickstart(options, announce=lambda msg: console.print(f"[bold cyan]›[/] {msg}"))
+    runner = Quickstart(options, announce=lambda msg: console.print(f"[bold cyan]›[/] {escape(msg)}"))
     try:
         result = runner.run()
     except KeyboardInterrupt:
