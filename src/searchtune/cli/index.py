@@ -45,11 +45,17 @@ def index_command(
         ds = load_dataset(dataset)
     except DatasetError as exc:
         fail(str(exc))
-    client = es_client(es_url)
     if vectors:
+        from searchtune.search.client import search_client
+
+        try:
+            client = search_client(es_url)  # Elasticsearch (dense_vector) or OpenSearch (k-NN plugin)
+        except ConnectionError as exc:
+            fail(str(exc))
         _index_with_vectors(client, ds, index, recreate, analyzer, vectors, vector_field, quantization, embed_batch,
                             max_length, es_url)
         return
+    client = es_client(es_url)
     try:
         with progress_bar(f"indexing {ds.name}", len(ds.corpus)) as advance:
             count = build_index(client, index, ds.corpus.values(), total=len(ds.corpus), recreate=recreate,

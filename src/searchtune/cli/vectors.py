@@ -13,7 +13,7 @@ from elasticsearch import ApiError, TransportError
 from rich.table import Table
 
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_bar
-from searchtune.search.client import es_client
+from searchtune.search.client import search_client as es_client
 
 app = typer.Typer(help="Vectors of model versions behind an alias: update (re-embed), list, rollback, prune.",
                   no_args_is_help=True)
