@@ -164,25 +164,28 @@ class Quickstart:
         self.say(f"model endpoint ready at {server.url} (serving {ref})")
         return server.url
 
-    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None) -> str:
+    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None, hybrid: dict | None = None) -> str:
         from searchtune.gateway.process import start_gateway_process
 
         gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
         if not self.o.keep_running:
             self.stack.callback(gateway.stop)
         self.memory.extra_pids.add(gateway.process.pid)
-        processor = {"model_id": self.o.model_name, "endpoint": f"{endpoint}/api/v1/services/rerank/text-rerank/text-rerank",
-                     "field": "query_text", "top_k": self.o.rerank_top_k,
-                     "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}
-        if fusion_weight is not None:  # training reports the model's weight; the gateway takes BM25's
-            processor["bm25_weight"] = round(1.0 - float(fusion_weight), 4)
-        body = {"description": "Neural rerank via the fine-tuned searchtune model",
-                "request_processors": [{"neural_rerank": processor}]}
+        body = hybrid or self._rerank_pipeline(endpoint, fusion_weight)
         response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
         response.raise_for_status()
         self.urls["gateway"] = gateway.url
         self.say(f"gateway at {gateway.url}; search pipeline '{self.o.pipeline}' created")
         return gateway.url
+
+    def _rerank_pipeline(self, endpoint: str, fusion_weight: float | None) -> dict:
+        processor = {"model_id": self.o.model_name, "endpoint": f"{endpoint}/api/v1/services/rerank/text-rerank/text-rerank",
+                     "field": "query_text", "top_k": self.o.rerank_top_k,
+                     "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}
+        if fusion_weight is not None:  # training reports the model's weight; the gateway takes BM25's
+            processor["bm25_weight"] = round(1.0 - float(fusion_weight), 4)
+        return {"description": "Neural rerank via the fine-tuned searchtune model",
+                "request_processors": [{"neural_rerank": processor}]}
 
     def evaluate_through_gateway(self, gateway_url: str, dataset: Dataset, index: str):
         from searchtune.eval.pipeline_run import search_through_pipeline
@@ -222,11 +225,20 @@ class Quickstart:
             with self.clock.stage("register + serve"):
                 ref = self.publish(model_dir, record)
                 endpoint = self.serve(ref)
+            hybrid = None
+            if self.o.task == "embed":  # an embedder is deployed as hybrid retrieval (quickstart/hybrid.py)
+                from searchtune.quickstart.hybrid import hybrid_pipeline, index_and_tune
+
+                with self.clock.stage("index vectors + tune weight"):
+                    record["vectors"], fusion_weight = index_and_tune(client, index, ref, split, record,
+                                                                      self.o.fields, self.o.max_length, self.say)
+                hybrid = hybrid_pipeline(ref, endpoint, fusion_weight)
             with self.clock.stage("gateway"):
-                gateway_url = self.gateway(es_url, endpoint, fusion_weight)
+                gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
                 tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
-            label = f"{self.o.model_name} via gateway" + (f" (fused, w={fusion_weight:.2f})" if fusion_weight is not None else "")
+            kind = "hybrid" if hybrid else "fused"
+            label = f"{self.o.model_name} via gateway" + (f" ({kind}, w={fusion_weight:.2f})" if fusion_weight is not None else "")
             systems = {"BM25": bm25, label: tuned}
             with self.clock.stage("report"):
                 report_dir = self.o.workdir / "report"
