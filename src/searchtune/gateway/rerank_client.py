@@ -119,6 +119,36 @@ def parse_scores(payload: Any, count: int) -> list[float]:
     return [float(s) for s in scores]  # type: ignore[arg-type]
 
 
+def check_http_url(value: str) -> str:
+    """Pipeline validators: a model endpoint must be an http(s) URL with a host."""
+    import re
+
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+async def post_to_model(http: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str],
+                        timeout: float) -> httpx.Response:
+    """One POST to a model endpoint; transport trouble and HTTP errors become RerankError reasons."""
+    try:
+        response = await http.post(url, json=body, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise RerankError("timeout", f"no answer from {url} within {timeout:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise RerankError("connect_error", f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 400:
+        raise RerankError(f"http_{response.status_code}", response.text[:300])
+    return response
+
+
+def json_payload(response: httpx.Response):
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RerankError("bad_response", f"not JSON: {response.text[:200]}") from exc
+
+
 class RerankClient:
     """One pooled async HTTP client for every endpoint the gateway calls."""
 
@@ -141,17 +171,5 @@ class RerankClient:
             return []
         api = api or infer_api(endpoint)
         body = build_request(api, model, query, documents)
-        try:
-            response = await self._http.post(request_url(endpoint, api), json=body, headers=headers or {},
-                                             timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise RerankError("timeout", f"no answer from {endpoint} within {timeout:g}s") from exc
-        except httpx.HTTPError as exc:
-            raise RerankError("connect_error", f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            raise RerankError(f"http_{response.status_code}", response.text[:300])
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise RerankError("bad_response", f"not JSON: {response.text[:200]}") from exc
-        return parse_scores(payload, len(documents))
+        response = await post_to_model(self._http, request_url(endpoint, api), body, headers or {}, timeout)
+        return parse_scores(json_payload(response), len(documents))

@@ -264,6 +264,13 @@ class Quickstart:
         (report_dir / "report.json.tmp").replace(report_dir / "report.json")
         return result
 
+    def _pipeline_example(self) -> dict:
+        if self.o.task == "embed":
+            from searchtune.quickstart.hybrid import hybrid_pipeline
+
+            return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
+        return self._rerank_pipeline("http://127.0.0.1:8080", None)
+
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
         ds = str(self.o.dataset)
         return [
@@ -272,12 +279,16 @@ class Quickstart:
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
             f"searchtune gateway --es-url {es_url} --port 9201",
-            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
-            f"-d '{{\"request_processors\":[{{\"neural_rerank\":{{\"model_id\":\"{self.o.model_name}\","
-            f"\"endpoint\":\"http://127.0.0.1:8080/api/v1/services/rerank/text-rerank/text-rerank\",\"field\":\"query_text\","
-            f"\"top_k\":{self.o.rerank_top_k}}}}}]}}'",
+            f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
+            if self.o.task == "embed" else f"# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
-            f"--rerank http://127.0.0.1:9201 --pipeline {self.o.pipeline}",
+            f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.task == "embed" else
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
+            f"--rerank {self.o.model_name}@prod --tune-fusion",
+            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
+            f"-d '{json.dumps(self._pipeline_example())}'",
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url http://127.0.0.1:9201 "
+            f"--search-pipeline {self.o.pipeline} --json through-gateway.json",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
         ]
 

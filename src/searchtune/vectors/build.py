@@ -19,7 +19,8 @@ from typing import Any
 
 from searchtune.data.records import Document
 from searchtune.search.indexing import DEFAULT_ANALYZER, index_mapping
-from searchtune.vectors.cluster import bulk_helpers, create_index, get_mapping, is_opensearch, put_settings
+from searchtune.search.cluster import (bulk_helpers, bulk_index, create_index, finish_index, get_mapping,
+                                      is_opensearch)
 from searchtune.vectors.embedders import Embedder
 from searchtune.vectors.mapping import DEFAULT_QUANTIZATION, DEFAULT_VECTOR_FIELD, Quantization, VectorSpec, with_vectors
 from searchtune.vectors.versions import index_meta, live_index, move_alias, physical_name
@@ -101,12 +102,7 @@ def _build(client, alias: str, sources: Iterable[dict[str, Any]], embedder: Embe
     started = time.perf_counter()
     try:
         sent = _bulk_with_vectors(client, concrete, sources, embedder, field, embed_batch, chunk_size, on_progress)
-        put_settings(client, concrete, {"refresh_interval": "1s"})
-        client.indices.refresh(index=concrete)
-        count = int(client.count(index=concrete)["count"])
-        expected = total if total is not None else sent
-        if count != expected:
-            raise RuntimeError(f"index '{concrete}' holds {count} documents, expected {expected}")
+        count = finish_index(client, concrete, total if total is not None else sent)
         seconds = time.perf_counter() - started
         old = move_alias(client, alias, concrete, delete_old=replace_plain and previous == alias)
     except BaseException:
@@ -148,19 +144,11 @@ def _bulk_with_vectors(client, index: str, sources: Iterable[dict[str, Any]], em
 
     worker = threading.Thread(target=produce, name="embed-for-index", daemon=True)
     worker.start()
-    sent = 0
     try:
-        for ok, item in bulk_helpers(client).streaming_bulk(client, actions(), chunk_size=chunk_size, raise_on_error=False,
-                                               max_retries=3):
-            if not ok:
-                raise RuntimeError(f"bulk indexing failed: {item}")
-            sent += 1
-            if on_progress:
-                on_progress(1)
+        return bulk_index(client, actions(), chunk_size, on_progress)
     finally:
         stop.set()
         worker.join(timeout=30)
-    return sent
 
 
 def _embedded(batch: list[dict[str, Any]], embedder: Embedder, field: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from searchtune.vectors.cluster import get_mapping, update_aliases
+from searchtune.search.cluster import get_mapping, update_aliases
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""The few index-admin calls vector builds make, for either client library.
+"""The few index-admin and bulk calls index builds make, for either client library.
 
-elasticsearch-py 9 takes named body parts (``mappings=``, ``actions=``); opensearch-py takes one ``body=``. The
-vectors package calls these instead of branching at every call site.
+elasticsearch-py 9 takes named body parts (``mappings=``, ``actions=``); opensearch-py takes one ``body=``. Index
+builds (text-only and with vectors) call these instead of branching at every call site.
 """
 
 from __future__ import annotations
@@ -46,3 +46,26 @@ def update_aliases(client, actions: list[dict[str, Any]]) -> None:
 def get_mapping(client, index: str, **options) -> dict[str, Any]:
     """``GET index/_mapping`` as a plain dict (elasticsearch-py answers an ObjectApiResponse)."""
     return dict(client.indices.get_mapping(index=index, **options))
+
+
+def bulk_index(client, actions, chunk_size: int = 500, on_progress=None) -> int:
+    """Stream ``actions`` through the bulk API (transient faults retried); the first refused document raises."""
+    sent = 0
+    for ok, item in bulk_helpers(client).streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False,
+                                                        max_retries=3):
+        if not ok:
+            raise RuntimeError(f"bulk indexing failed: {item}")
+        sent += 1
+        if on_progress:
+            on_progress(1)
+    return sent
+
+
+def finish_index(client, index: str, expected: int) -> int:
+    """Turn refresh back on, refresh, and check the document count (a short index is never made searchable)."""
+    put_settings(client, index, {"refresh_interval": "1s"})
+    client.indices.refresh(index=index)
+    count = int(client.count(index=index)["count"])
+    if count != expected:
+        raise RuntimeError(f"index '{index}' holds {count} documents, expected {expected}")
+    return count
