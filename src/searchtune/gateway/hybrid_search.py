@@ -23,8 +23,8 @@ from searchtune.gateway.embed_client import QueryVector, embed_query
 from searchtune.gateway.pipelines import resolve_headers
 from searchtune.gateway.proxy import error_body
 from searchtune.gateway.query_text import extract_query_text
-from searchtune.gateway.rerank import filter_source, plan_request, source_filter_spec
-from searchtune.gateway.rerank_client import RerankError
+from searchtune.gateway.rerank import apply_source_filter, plan_request, source_filter_spec
+from searchtune.rerank_client import RerankError
 from searchtune.gateway.search import cluster_search, log_search, rerank_step
 from searchtune.gateway.upstream import UpstreamError
 from searchtune.vectors.fusion import fuse
@@ -216,14 +216,7 @@ def _page(response: dict, body: dict, query: dict[str, str], start: int, size: i
     hits = section.get("hits") or []
     if skip is None:
         hits = hits[start:start + size]
-    source_spec = source_filter_spec(body, query)
-    for hit in hits:
-        if source_spec is not None:
-            enabled, includes, excludes = source_spec
-            if not enabled:
-                hit.pop("_source", None)
-            elif "_source" in hit:
-                hit["_source"] = filter_source(hit["_source"], includes, excludes)
+    apply_source_filter(hits, body, query)
     if "hits" in response:
         section["hits"] = hits
     return response

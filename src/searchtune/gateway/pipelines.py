@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from searchtune.rerank_client import check_http_url
+
 from searchtune.gateway.hybrid_spec import HybridSpec, parse_hybrid
 
 #: API dialects the rerank client speaks (see rerank_client.py).
@@ -63,12 +65,7 @@ class NeuralRerank(_Processor, _Tuning):
     top_k: int | None = Field(None, ge=1, le=10_000)
     headers: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value
+    _http_url = field_validator("endpoint")(check_http_url)
 
 
 class MlOpenSearch(_Tuning):

@@ -171,7 +171,7 @@ class Quickstart:
         self.say(f"model endpoint ready at {server.url} (serving {ref})")
         return server.url
 
-    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None) -> str:
+    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None, hybrid: dict | None = None) -> str:
         from searchtune.gateway.process import start_gateway_process
 
         gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
@@ -180,7 +180,7 @@ class Quickstart:
         self.memory.extra_pids.add(gateway.process.pid)
         # training reports the model's fusion weight; the gateway takes BM25's
         self.bm25_weight = None if fusion_weight is None else round(1.0 - float(fusion_weight), 4)
-        body = self._pipeline_body(endpoint)
+        body = hybrid or self._pipeline_body(endpoint)
         response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
         response.raise_for_status()
         self.urls["gateway"] = gateway.url
@@ -225,11 +225,20 @@ class Quickstart:
             with self.clock.stage("register + serve"):
                 ref = self.publish(model_dir, record)
                 endpoint = self.serve(ref)
+            hybrid = None
+            if self.o.task == "embed":  # an embedder is deployed as hybrid retrieval (quickstart/hybrid.py)
+                from searchtune.quickstart.hybrid import hybrid_pipeline, index_and_tune
+
+                with self.clock.stage("index vectors + tune weight"):
+                    record["vectors"], fusion_weight = index_and_tune(client, index, ref, split, record,
+                                                                      self.o.fields, self.o.max_length, self.say)
+                hybrid = hybrid_pipeline(ref, endpoint, fusion_weight)
             with self.clock.stage("gateway"):
-                gateway_url = self.gateway(es_url, endpoint, fusion_weight)
+                gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
                 tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
-            label = f"{self.o.model_name} via gateway" + (f" (fused, w={fusion_weight:.2f})" if fusion_weight is not None else "")
+            kind = "hybrid" if hybrid else "fused"
+            label = f"{self.o.model_name} via gateway" + (f" ({kind}, w={fusion_weight:.2f})" if fusion_weight is not None else "")
             systems = {"BM25": bm25, label: tuned}
             with self.clock.stage("report"):
                 report_dir = self.o.workdir / "report"
@@ -262,19 +271,31 @@ class Quickstart:
                                       headers={"Authorization": "Bearer $BAILIAN_API_KEY"},
                                       description="Neural rerank via the fine-tuned searchtune model")
 
+    def _pipeline_example(self) -> dict:
+        if self.o.task == "embed":
+            from searchtune.quickstart.hybrid import hybrid_pipeline
+
+            return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
+        return self._pipeline_body("http://127.0.0.1:8080")
+
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
         ds = str(self.o.dataset)
-        body = json.dumps(self._pipeline_body("http://127.0.0.1:8080"), separators=(",", ":"))
         return [
             f"export SEARCHTUNE_STORE={self.store}",
             f"searchtune index {ds} --index {index} --es-url {es_url}",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
             f"searchtune gateway --es-url {es_url} --port 9201",
-            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
-            f"-d '{body}'",
+            f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
+            if self.o.task == "embed" else f"# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
-            f"--rerank http://127.0.0.1:9201 --pipeline {self.o.pipeline}",
+            f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.task == "embed" else
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
+            f"--rerank {self.o.model_name}@prod --tune-fusion",
+            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
+            f"-d '{json.dumps(self._pipeline_example())}'",
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url http://127.0.0.1:9201 "
+            f"--search-pipeline {self.o.pipeline} --json through-gateway.json",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
         ]
 

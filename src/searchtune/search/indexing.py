@@ -10,9 +10,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
 from searchtune.data.records import Document
+from searchtune.search.cluster import bulk_index, finish_index
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +56,11 @@ def build_index(client: Elasticsearch, name: str, documents: Iterable[Document],
     concrete = f"{name}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
     client.indices.create(index=concrete, mappings=index_mapping(analyzer),
                           settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
-    sent = 0
     try:
         actions = ({"_index": concrete, "_id": d.id, "_source": {"id": d.id, "title": d.title, "text": d.text}}
                    for d in documents)
-        for ok, item in helpers.streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False,
-                                               max_retries=3):
-            if not ok:
-                raise RuntimeError(f"bulk indexing failed: {item}")
-            sent += 1
-            if on_progress:
-                on_progress(1)
-        client.indices.put_settings(index=concrete, settings={"refresh_interval": "1s"})
-        client.indices.refresh(index=concrete)
-        count = int(client.count(index=concrete)["count"])
-        expected = total if total is not None else sent
-        if count != expected:
-            raise RuntimeError(f"index '{concrete}' holds {count} documents, expected {expected}")
+        sent = bulk_index(client, actions, chunk_size, on_progress)
+        count = finish_index(client, concrete, total if total is not None else sent)
     except BaseException:
         client.indices.delete(index=concrete, ignore_unavailable=True)
         raise
