@@ -22,6 +22,7 @@ from searchtune.eval.metrics import EvalResult, evaluate
 from searchtune.eval.report import ExampleQuery, ReportInput, write_report
 from searchtune.quickstart.monitor import PeakMemory, StageClock
 from searchtune.quickstart.options import QuickstartOptions
+from searchtune.train.schedule import budget_cut_note
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,13 @@ class Quickstart:
         output = self.o.workdir / "model"
         record = train_within_budget(self.o, client, split, index, triplets_path, output)
         final = (record.get("dev") or {}).get("final") or {}
-        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s; dev NDCG@10 "
+        schedule = record.get("schedule") or {}
+        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
+                 f"of {schedule.get('planned_steps')} planned steps; dev NDCG@10 "
                  f"{final.get('dev_ndcg@10', float('nan')):.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}")
+        if budget_cut_note(record):
+            log.warning("%s", budget_cut_note(record))
+            self.say(f"WARNING: {budget_cut_note(record)}")
         return output, record
 
     def publish(self, model_dir: Path, record: dict) -> str:
@@ -236,6 +242,7 @@ class Quickstart:
                     training_curve=_curve(record), training_info=_training_summary(record, data_stats),
                     latencies_ms=latencies, stage_seconds=dict(self.clock.seconds),
                     commands=self._commands(index, es_url, gateway_url),
+                    warnings=[w for w in [budget_cut_note(record)] if w],
                     notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
                            "no search fell back to BM25 order"])
                 write_report(inputs, report_dir)
@@ -281,7 +288,8 @@ def _curve(record: dict) -> list[tuple[float, float]]:
 
 
 def _training_summary(record: dict, data_stats: dict) -> dict:
-    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware")
+    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware", "schedule",
+            "throughput", "memory_plan")
     summary = {k: record[k] for k in keep if k in record}
     summary["config"] = {k: v for k, v in (record.get("config") or {}).items()
                          if k in ("loss", "learning_rate", "epochs", "batch_size", "max_length", "num_negatives")}
