@@ -66,13 +66,20 @@ def child(name: str, opts) -> dict:
     from searchtune.train.embed import train_embedder
 
     class StepClock(TrainerCallback):
-        def __init__(self):
+        """Step end times, also appended to a file so a setting cut by the timeout still reports its steps."""
+
+        def __init__(self, path: Path):
             self.ends: list[float] = []
+            self.path = path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
 
         def on_step_end(self, args, state, control, **kwargs):
             self.ends.append(time.perf_counter())
+            with open(self.path, "a") as out:
+                out.write(f"{self.ends[-1]}\n")
 
-    clock = StepClock()
+    clock = StepClock(progress_file(opts.work, name))
     overrides = {"max_steps": opts.steps + 1, "max_length": opts.max_length, "batch_size": opts.batch_size,
                  "save_total_limit": 1, "logging_steps": 1000, **SETTINGS[name]["overrides"]}
     if opts.memory_budget_gib:
@@ -93,6 +100,25 @@ def child(name: str, opts) -> dict:
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
+def progress_file(work: str, name: str) -> Path:
+    return Path(work) / f"{name}.steps"
+
+
+def partial_result(name: str, opts, batch_pairs: int) -> dict:
+    """Figures from the steps a timed-out setting finished (the first one untimed), marked as cut."""
+    ends = [float(x) for x in progress_file(opts.work, name).read_text().split()] if progress_file(
+        opts.work, name).is_file() else []
+    result = {"setting": name, "loss": SETTINGS[name]["overrides"].get("loss", "auto"), "cut_by_timeout": True,
+              "steps_finished": len(ends), "peak_rss_gib": float("nan"), "share_of_peak": None}
+    if len(ends) < 2:
+        result["error"] = f"finished {len(ends)} of {opts.steps + 1} steps in {opts.timeout}s"
+        return result
+    timed = ends[-1] - ends[0]
+    return result | {"steps_timed": len(ends) - 1, "seconds": round(timed, 1),
+                     "steps_per_second": (len(ends) - 1) / timed,
+                     "pairs_per_second": (len(ends) - 1) * batch_pairs / timed}
+
+
 def run_setting(name: str, opts) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **SETTINGS[name]["env"]}
     cmd = [sys.executable, __file__, "--child", name, "--steps", str(opts.steps), "--max-length", str(opts.max_length),
@@ -103,7 +129,7 @@ def run_setting(name: str, opts) -> dict:
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=opts.timeout)
     except subprocess.TimeoutExpired:
-        return {"setting": name, "error": f"did not finish {opts.steps + 1} steps in {opts.timeout}s"}
+        return partial_result(name, opts, batch_pairs=opts.batch_size * 2)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode or not lines:
         return {"setting": name, "error": (proc.stderr or proc.stdout)[-800:]}
@@ -141,7 +167,9 @@ def main() -> None:
             continue
         r["epoch_seconds"] = steps_per_epoch / r["steps_per_second"]
         print(f"{name:<8} {r['loss']:<12} {r['steps_per_second']:>8.3f} {r['pairs_per_second']:>8.2f} "
-              f"{r['peak_rss_gib']:>7.2f}Gi {r['share_of_peak'] or 0:>14.3f} {r['epoch_seconds']:>12.0f} s")
+              f"{r['peak_rss_gib']:>7.2f}Gi {r['share_of_peak'] or 0:>14.3f} {r['epoch_seconds']:>12.0f} s"
+              + (f"  (cut by the {opts.timeout}s timeout after {r['steps_finished']} steps)" if r.get("cut_by_timeout")
+                 else ""))
     if all("error" not in r for r in results.values()):
         ratio = results["new"]["pairs_per_second"] / results["old"]["pairs_per_second"]
         epoch = results["new"]["epoch_seconds"]

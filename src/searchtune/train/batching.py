@@ -39,23 +39,39 @@ class PretokenizedTexts:
             encoded = self.tokenizer(chunk, truncation="longest_first", max_length=self.max_length)
             for i, text in enumerate(chunk):
                 self.encodings[text] = {key: values[i] for key, values in encoded.items()}
+        self.lengths = {text: len(encoding["input_ids"]) for text, encoding in self.encodings.items()}
         self.tokens_seen = 0
         self.attention_pairs_seen = 0  # sum of squared sequence lengths (attention cost grows with it)
+        # padding cached ids is the point here, so the tokenizer's "call me instead of pad" hint does not apply
+        getattr(self.tokenizer, "deprecation_warnings", {})["Asking-to-pad-a-fast-tokenizer"] = True
+        if unique and not self._matches_model(unique[:8]):
+            # a model whose own preprocessing differs (lower-casing, special inputs) keeps it; only lengths are cached
+            self.encodings.clear()
+
+    def _matches_model(self, sample: list[str]) -> bool:
+        ours, theirs = self(sample), self.model.preprocess(sample)
+        self.tokens_seen = self.attention_pairs_seen = 0
+        return all(key in ours and torch.equal(ours[key], value) for key, value in theirs.items()
+                   if isinstance(value, torch.Tensor))
 
     def length(self, text: str) -> int:
-        encoding = self.encodings.get(text)
-        return len(encoding["input_ids"]) if encoding else self.max_length
+        return self.lengths.get(text, self.max_length)
 
     def __call__(self, inputs: list, prompt: str | None = None, **kwargs) -> dict[str, Any]:
         if prompt or kwargs.get("task") or not all(isinstance(t, str) and t in self.encodings for t in inputs):
-            return self.model.preprocess(inputs, prompt=prompt, **kwargs)
+            batch = self.model.preprocess(inputs, prompt=prompt, **kwargs)
+            mask = batch.get("attention_mask")
+            self._count(mask.sum(dim=1).tolist() if isinstance(mask, torch.Tensor) else [])
+            return batch
         rows = [self.encodings[t] for t in inputs]
-        lengths = [len(r["input_ids"]) for r in rows]
-        self.tokens_seen += sum(lengths)
-        self.attention_pairs_seen += sum(n * n for n in lengths)
+        self._count([len(r["input_ids"]) for r in rows])
         batch = dict(self.tokenizer.pad({key: [r[key] for r in rows] for key in rows[0]}, return_tensors="pt"))
         batch["modality"] = "text"
         return batch
+
+    def _count(self, lengths: list[int]) -> None:
+        self.tokens_seen += sum(lengths)
+        self.attention_pairs_seen += sum(n * n for n in lengths)
 
 
 class LengthGroupedBatchSampler(DefaultBatchSampler):
