@@ -32,8 +32,9 @@ def _parse_overrides(items: list[str] | None) -> dict:
 def quickstart_command(
     dataset: Annotated[Path | None, typer.Option(help="BEIR-layout dataset with train and test judgments. "
                                                       "Default: SciFact from ../shared/datasets.")] = None,
-    budget_minutes: Annotated[float, typer.Option("--budget-minutes", help="Time budget of the whole run; training "
-                                                  "gets 60% of it and stops at the best dev checkpoint so far.")] = 20.0,
+    budget_minutes: Annotated[float, typer.Option("--budget-minutes", help="Time cap of the whole run. Training runs a "
+                                                  "fixed amount chosen from the data size; if it would take more than "
+                                                  "60% of this cap it is cut, and the report says so first.")] = 20.0,
     workdir: Annotated[Path, typer.Option(help="Where the model, store, triplets and report go.")] = Path("searchtune-quickstart"),
     keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave Elasticsearch, the model endpoint "
                                                "and the gateway running and print their URLs.")] = False,

@@ -31,7 +31,7 @@ BaseOpt = Annotated[str | None, typer.Option("--base-model", "-m", envvar="SEARC
                                              help="HF model id or path. Default: bundled all-MiniLM-L6-v2.")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Judgment split to train on.")]
 LrOpt = Annotated[float | None, typer.Option("--lr", "--learning-rate", help="Learning rate.")]
-EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Training epochs.")]
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Training epochs (default: from the data size).")]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides epochs).")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Per-device batch size.")]
 MaxLenOpt = Annotated[int | None, typer.Option("--max-length", help="Max tokens per input (256 is plenty for passages).")]
@@ -48,6 +48,9 @@ ReportOpt = Annotated[list[str] | None, typer.Option("--report-to", help="Traine
                                                                         "wandb, ... (repeatable).")]
 ResumeOpt = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder.")]
 KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="Keep intermediate checkpoints in the output.")]
+CapOpt = Annotated[float | None, typer.Option("--time-cap-minutes", help="Stop early if training would run longer; "
+                                                                         "the amount trained is otherwise fixed by "
+                                                                         "the data size (docs/training.md).")]
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -56,7 +59,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | None, index: str | None,
          output: str, config: Path | None, es_url: str, split: str, resume: str | None, keep_checkpoints: bool,
-         **overrides: Any) -> None:
+         time_cap_minutes: float | None = None, **overrides: Any) -> None:
     from searchtune.train.config import load_config
     from searchtune.train.inputs import prepare_inputs
 
@@ -88,13 +91,20 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         from searchtune.train.embed import train_embedder as train_fn
     else:
         from searchtune.train.rerank import train_reranker as train_fn
+    from searchtune.train.budget import TimeBudgetCallback
+    from searchtune.train.schedule import budget_cut_note
+
+    callbacks = [TimeBudgetCallback(time_cap_minutes * 60)] if time_cap_minutes else []
     extra = {"corpus": ds.corpus} if task == "embed" and ds is not None else {}
     try:
         outcome = train_fn(cfg, inputs.triplets, output, dev=inputs.dev, data_info=inputs.info, resume=resume,
-                           keep_checkpoints=keep_checkpoints, **extra)
+                           keep_checkpoints=keep_checkpoints, callbacks=callbacks, **extra)
     except FileNotFoundError as exc:
         fail(str(exc))
     record = outcome.record
+    if budget_cut_note(record):
+        log.warning("%s", budget_cut_note(record))
+        out.print(f"WARNING: {budget_cut_note(record)}")
     final = record["dev"]["final"]
     summary = f"saved {task} model to {output} in {record['train_seconds']:.0f}s ({record['pairs_per_second']} pairs/s)"
     if final:
@@ -128,16 +138,18 @@ def embed_command(
     output: OutputOpt,
     triplets: TripletsOpt = None, dataset: DatasetOpt = None, index: IndexOpt = None, config: ConfigOpt = None,
     base_model: BaseOpt = None,
-    loss: Annotated[str | None, typer.Option("--loss", help="mnrl | cached-mnrl (big batches in little memory).")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="auto (default: mnrl if its memory estimate fits, else "
+                                                             "cached-mnrl) | mnrl | cached-mnrl.")] = None,
     split: SplitOpt = "train", lr: LrOpt = None, epochs: EpochsOpt = None, max_steps: MaxStepsOpt = None,
     batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
-    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES,
+    keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
 ) -> None:
     """Fine-tune an embedding model (multiple-negatives ranking with BM25 hard negatives). The default for small data."""
     _run("embed", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         time_cap_minutes=time_cap_minutes,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)
@@ -153,11 +165,12 @@ def rerank_command(
     batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
-    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES,
+    keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
 ) -> None:
     """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives."""
     _run("rerank", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         time_cap_minutes=time_cap_minutes,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)

@@ -23,6 +23,7 @@ from searchtune.eval.report import ExampleQuery, ReportInput, write_report
 from searchtune.quickstart.monitor import PeakMemory, StageClock
 from searchtune.quickstart.options import QuickstartOptions
 from searchtune.storage import atomic_write_json
+from searchtune.train.schedule import budget_cut_note
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,13 @@ class Quickstart:
         output = self.o.workdir / "model"
         record = train_within_budget(self.o, client, split, index, triplets_path, output)
         final = (record.get("dev") or {}).get("final") or {}
-        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s; dev NDCG@10 "
+        schedule = record.get("schedule") or {}
+        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
+                 f"of {schedule.get('planned_steps')} planned steps; dev NDCG@10 "
                  f"{final.get('dev_ndcg@10', float('nan')):.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}")
+        if budget_cut_note(record):
+            log.warning("%s", budget_cut_note(record))
+            self.say(f"WARNING: {budget_cut_note(record)}")
         return output, record
 
     def publish(self, model_dir: Path, record: dict) -> str:
@@ -248,6 +254,7 @@ class Quickstart:
                     training_curve=_curve(record), training_info=_training_summary(record, data_stats),
                     latencies_ms=latencies, stage_seconds=dict(self.clock.seconds),
                     commands=self._commands(index, es_url, gateway_url),
+                    warnings=[w for w in [budget_cut_note(record)] if w],
                     notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
                            "no search fell back to BM25 order"])
                 write_report(inputs, report_dir)
@@ -287,7 +294,7 @@ class Quickstart:
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
             f"searchtune gateway --es-url {es_url} --port 9201",
             f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
-            if self.o.task == "embed" else f"# rerank pipeline: see docs/gateway.md",
+            if self.o.task == "embed" else "# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
             f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.task == "embed" else
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
@@ -311,7 +318,8 @@ def _curve(record: dict) -> list[tuple[float, float]]:
 
 
 def _training_summary(record: dict, data_stats: dict) -> dict:
-    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware")
+    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware", "schedule",
+            "throughput", "memory_plan")
     summary = {k: record[k] for k in keep if k in record}
     summary["config"] = {k: v for k, v in (record.get("config") or {}).items()
                          if k in ("loss", "learning_rate", "epochs", "batch_size", "max_length", "num_negatives")}
