@@ -43,7 +43,7 @@ def serve_command(
     import uvicorn
 
     from searchtune.serve.app import create_app
-    from searchtune.serve.security import parse_key_hashes
+    from searchtune.keys import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
     if backend not in ("auto", "torch", "onnx"):

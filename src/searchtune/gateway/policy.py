@@ -1,0 +1,22 @@
+"""The checks a pipeline passes before it is stored: its headers reference only allow-listed secrets (secrets.py)
+and its endpoint is an allowed host (endpoints.py). A refusal is a PipelineError naming the field, answered 400."""
+
+from __future__ import annotations
+
+from searchtune.gateway import secrets
+from searchtune.gateway.endpoints import EndpointPolicy
+from searchtune.gateway.pipelines import Pipeline, PipelineError
+
+
+def vet_pipeline(pipeline: Pipeline, endpoints: EndpointPolicy) -> None:
+    """Raise PipelineError (``pipeline [x]: request_processors[0].neural_rerank.headers.X-Home: ...``)."""
+    spec = pipeline.rerank
+    if spec is None:
+        return
+    where = f"pipeline [{pipeline.name}]: {spec.location}"
+    for header, why in secrets.current().problems(spec.headers):
+        raise PipelineError(f"{where}.headers.{header}: {why}")
+    if spec.endpoint:
+        why = endpoints.why_refused(spec.endpoint)
+        if why:
+            raise PipelineError(f"{where}.endpoint: {why}")
