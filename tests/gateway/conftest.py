@@ -16,7 +16,7 @@ import pytest
 class Received:
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: bytes
 
 
@@ -47,7 +47,8 @@ def _handler(listener: Listener):
         def _any(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
-            listener.received.append(Received(self.command, self.path, dict(self.headers.items()), body))
+            listener.received.append(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                                              body))
             payload = listener.answer(body)
             self.send_response(listener.status)
             self.send_header("content-type", listener.content_type)
@@ -75,3 +76,29 @@ def listener():
     yield made
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def pipeline_index(es):
+    """A pipelines index of the module's own (the gateway creates it), deleted after."""
+    import uuid
+
+    name = f"t-gw-pipelines-{uuid.uuid4().hex[:8]}"
+    yield name
+    es.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def scifact_index(es, scifact_dir):
+    """The first 200 real SciFact documents (title, text) in an index of the module's own, deleted after."""
+    import uuid
+
+    name = f"t-gw-scifact-{uuid.uuid4().hex[:8]}"
+    operations = []
+    with open(scifact_dir / "corpus.jsonl") as handle:
+        for _, line in zip(range(200), handle):
+            row = json.loads(line)
+            operations += [{"index": {"_index": name, "_id": row["_id"]}}, {"title": row["title"], "text": row["text"]}]
+    es.bulk(operations=operations, refresh=True)
+    yield name
+    es.indices.delete(index=name, ignore_unavailable=True)

@@ -72,13 +72,6 @@ def catalog(es: Elasticsearch, scifact_dir: Path):
 
 
 @pytest.fixture(scope="module")
-def pipeline_index(es: Elasticsearch):
-    name = f"t-gw-pipelines-{uuid.uuid4().hex[:8]}"
-    yield name
-    es.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
 def model_server(base_model_path: str):
     from searchtune.serve.process import start_server_process
 

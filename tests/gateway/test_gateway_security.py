@@ -13,7 +13,6 @@ import base64
 import json
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import psutil
@@ -30,23 +29,8 @@ PASSWORD = "Pa55word" + uuid.uuid4().hex[:6]
 
 
 @pytest.fixture(scope="module")
-def pipeline_index(es: Elasticsearch):
-    name = f"t-sec-pipelines-{uuid.uuid4().hex[:8]}"
-    yield name
-    es.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def docs_index(es: Elasticsearch, scifact_dir: Path):
-    name = f"t-sec-docs-{uuid.uuid4().hex[:8]}"
-    operations = []
-    with open(scifact_dir / "corpus.jsonl") as handle:
-        for _, line in zip(range(80), handle):
-            row = json.loads(line)
-            operations += [{"index": {"_index": name, "_id": row["_id"]}}, {"title": row["title"], "text": row["text"]}]
-    es.bulk(operations=operations, refresh=True)
-    yield name
-    es.indices.delete(index=name, ignore_unavailable=True)
+def docs_index(scifact_index):
+    return scifact_index
 
 
 def _gateway(es_url: str, pipeline_index: str, *extra: str, env: dict | None = None, admin: bool = True):
@@ -85,7 +69,7 @@ def test_pipeline_writes_need_the_admin_key_and_headers_only_allow_listed_secret
         assert http.put("/_search/pipeline/t-sec-ok", json=allowed, headers=ADMIN).status_code == 200
         r = http.post(f"/{docs_index}/_search", params={"search_pipeline": "t-sec-ok"}, json=QUERY).json()
         assert r["searchtune"]["reranked"] is True
-        assert listener.received[-1].headers.get("Authorization") == "Bearer abc123"
+        assert listener.received[-1].headers.get("authorization") == "Bearer abc123"
         assert http.delete("/_search/pipeline/t-sec-ok").status_code == 401  # deletes need the key too
 
         # a definition written on the cluster around the gateway: $HOME and $SECRET_TEST expand to nothing
@@ -93,7 +77,7 @@ def test_pipeline_writes_need_the_admin_key_and_headers_only_allow_listed_secret
                  document={"kind": "pipeline", "name": "t-sec-around", "definition": exfil})
         r = http.post(f"/{docs_index}/_search", params={"search_pipeline": "t-sec-around"}, json=QUERY).json()
         sent = listener.received[-1].headers
-        assert "X-Home" not in sent and "Authorization" not in sent and "abc123" not in json.dumps(sent)
+        assert "x-home" not in sent and "authorization" not in sent and "abc123" not in json.dumps(sent)
         assert http.delete("/_search/pipeline/t-sec-ok", headers=ADMIN).status_code == 200
 
     with _gateway(es_url, pipeline_index, admin=False) as keyless:  # no admin key configured: no writes at all
@@ -129,11 +113,11 @@ def test_upstream_credentials_are_never_shown_nor_lent(listener, pipeline_index)
         assert http.get("/catalog/_search").status_code == 200
         assert http.get("/catalog/_search", headers={"Authorization": "ApiKey client-own"}).status_code == 200
         searches = [r for r in listener.received if r.path.startswith("/catalog/_search")]
-        assert [r.headers.get("Authorization") for r in searches] == [None, "ApiKey client-own"]
+        assert [r.headers.get("authorization") for r in searches] == [None, "ApiKey client-own"]
         assert http.put("/_search/pipeline/t-sec-c", json=_rerank("http://127.0.0.1:9/v1/rerank"),
                         headers=ADMIN).status_code == 200
         store_calls = [r for r in listener.received if r.path.startswith(f"/{pipeline_index}/_doc")]
-        assert store_calls and all(r.headers.get("Authorization") == basic for r in store_calls)
+        assert store_calls and all(r.headers.get("authorization") == basic for r in store_calls)
         assert all(ADMIN_KEY not in json.dumps(r.headers) for r in listener.received)  # the admin key stays here
         shown.append(gateway.logs())
     dead = f"http://elastic:{PASSWORD}@127.0.0.1:{free_port()}"
@@ -150,7 +134,7 @@ def test_upstream_credentials_are_never_shown_nor_lent(listener, pipeline_index)
     with _gateway(cluster, pipeline_index, "--lend-credentials") as gateway:
         assert httpx.get(f"{gateway.url}/catalog/_search", timeout=60).status_code == 200
         lent = [r for r in listener.received if r.path.startswith("/catalog/_search")]
-        assert lent[0].headers.get("Authorization") == basic  # only when the operator asks for it
+        assert lent[0].headers.get("authorization") == basic  # only when the operator asks for it
 
 
 def test_literal_secrets_are_refused_and_the_pipelines_index_is_out_of_reach(es, es_url, pipeline_index, docs_index):
@@ -175,7 +159,7 @@ def test_literal_secrets_are_refused_and_the_pipelines_index_is_out_of_reach(es,
             http.get(doc), http.put(doc, json={"kind": "pipeline"}), http.post(f"/{pipeline_index}/_search"),
             http.post("/_mget", json={"docs": [{"_index": pipeline_index, "_id": "pipeline:t-sec-lit"}]}),
             http.post("/_bulk", content=bulk, headers={"content-type": "application/x-ndjson"}),
-            http.get("/t-sec-*/_search", params={"expand_wildcards": "all"}),
+            http.get("/t-gw-*/_search", params={"expand_wildcards": "all"}),
             http.get("/_search", params={"expand_wildcards": "all"}),
             http.post("/_aliases", json={"actions": [{"add": {"index": pipeline_index, "alias": "t-sec-alias"}}]}),
             http.delete(f"/{pipeline_index}"),
@@ -188,7 +172,7 @@ def test_literal_secrets_are_refused_and_the_pipelines_index_is_out_of_reach(es,
         with pytest.raises(AuthorizationException):
             client.get(index=pipeline_index, id="pipeline:t-sec-lit")
         # plain wildcards skip the hidden index (the cluster's own rule, checked here on the real node)
-        hits = http.get("/t-sec-*/_search", params={"size": 100}).json()["hits"]["hits"]
+        hits = http.get("/t-gw-*/_search", params={"size": 100}).json()["hits"]["hits"]
         assert hits and all(h["_index"] != pipeline_index for h in hits)
         # an alias made on the cluster directly is refused within seconds
         es.indices.put_alias(index=pipeline_index, name="t-sec-sneaky")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from searchtune.asgi_body import declared_length, read_limited, replay
 from searchtune.gateway.defaults import DEFAULT_MAX_BODY_BYTES
 from searchtune.gateway.index_guard import ProtectedIndex, decoded_body, refusal_reason
 from searchtune.gateway.metrics import GatewayMetrics
@@ -29,43 +30,23 @@ class RequestScreen:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope.get("headers") or []}
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_body_bytes:
-            await self._refuse(send, 413, "content_too_long_exception", self._too_long(int(length)))
+        length = declared_length(scope)
+        if length is not None and length > self.max_body_bytes:
+            await self._refuse(send, 413, "content_too_long_exception", self._too_long(length))
             return
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            received += len(chunk)
+        body, received = await read_limited(receive, self.max_body_bytes)
+        if body is None:
             if received > self.max_body_bytes:
                 await self._refuse(send, 413, "content_too_long_exception", self._too_long(received, streamed=True))
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        inspectable = decoded_body(body, headers.get(b"content-encoding", b"").decode("latin-1").strip().lower(),
-                                   self.max_body_bytes) if body else b""
+            return  # else the client went away
+        encoding = dict(scope.get("headers") or []).get(b"content-encoding", b"").decode("latin-1").strip().lower()
+        inspectable = decoded_body(body, encoding, self.max_body_bytes) if body else b""
         reason = refusal_reason(self.protected, scope["method"], scope["path"],
                                 scope.get("query_string", b"").decode("latin-1"), inspectable)
         if reason is not None:
             await self._refuse(send, 403, "security_exception", reason)
             return
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(body, receive), send)
 
     def _too_long(self, size: int, streamed: bool = False) -> str:
         return (f"request body of {'more than ' if streamed else ''}{size} bytes exceeds the gateway's limit of "

@@ -101,6 +101,7 @@ class PipelineStore:
             if response.status == 404:  # index deleted behind our back
                 self._index_ready = False
             raise StoreError(response.status, _json(response))
+        _json(response)  # an answer that is not the cluster's (a proxy's page) is no proof of a write
         self._invalidate()
 
     async def _delete_doc(self, doc_id: str, headers: dict[str, str] | None) -> bool:
@@ -109,6 +110,7 @@ class PipelineStore:
             return False
         if response.status >= 400:
             raise StoreError(response.status, _json(response))
+        _json(response)  # an answer that is not the cluster's (a proxy's page) is no proof of a write
         self._invalidate()
         return True
 

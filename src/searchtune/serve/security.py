@@ -12,6 +12,7 @@ import uuid
 
 from fastapi import Request
 
+from searchtune.asgi_body import declared_length, read_limited, replay
 from searchtune.keys import key_matches
 from searchtune.serve.errors import ApiError
 
@@ -41,34 +42,14 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._reject(send, int(length))
+        length = declared_length(scope)
+        if length is not None and length > self.max_bytes:
+            return await self._reject(send, length)
         # Read the body here (FastAPI buffers it anyway), refusing as soon as it passes the limit, then replay it.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > self.max_bytes:
-                return await self._reject(send, received)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        body, received = await read_limited(receive, self.max_bytes)
+        if body is None:
+            return await self._reject(send, received) if received > self.max_bytes else None  # else: client left
+        await self.app(scope, replay(body, receive), send)
 
     async def _reject(self, send, size: int) -> None:
         body = json.dumps({"code": "PayloadTooLarge", "limit": "max_body_bytes", "max": self.max_bytes,
