@@ -104,6 +104,7 @@ def test_guard_refuses_every_route_to_the_pipelines_index(method, path, query, b
     ("POST", "/_bulk", "", b'{"index":{"_index":"docs"}}\n{"text":"about searchtune-pipelines"}\n'),
     ("GET", "/_cat/indices", "expand_wildcards=all", b""),
     ("GET", "/_search/pipeline/x", "", b""),
+    ("POST", "/_search", "", b'{"query":{"match":{"text":"searchtune-pipelines"}}}'),
 ])
 def test_guard_lets_other_requests_through(method, path, query, body):
     assert refusal_reason(ProtectedIndex("searchtune-pipelines"), method, path, query, body) is None

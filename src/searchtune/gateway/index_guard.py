@@ -34,6 +34,10 @@ _DATA_ROOTS = {"_search", "_count", "_msearch", "_async_search", "_field_caps", 
 #: NDJSON/JSON bodies naming indices per item; inspected item by item, so document text never matters.
 _ITEM_BODIES = {"_bulk", "_mget", "_msearch", "_mtermvectors"}
 _INDEX_KEYS = ("_index", "index", "indices")
+#: Cluster-level APIs whose bodies hold queries, not index names: their text is not scanned for the index's name
+#: (a search for the words "searchtune-pipelines" is an ordinary search).
+_QUERY_ROOTS = {"_search", "_count", "_async_search", "_validate", "_field_caps", "_terms_enum", "_knn_search",
+                "_pit", "_render", "_scripts"}
 
 
 class ProtectedIndex:
@@ -150,8 +154,8 @@ def refusal_reason(protected: ProtectedIndex, method: str, path: str, query_stri
         return what + " (this body's encoding cannot be checked)" if api or (parts and parts[0].startswith("_")) else None
     if api is not None:
         return what if _item_hits(protected, body, api) else None
-    if parts and parts[0].startswith("_"):  # cluster-level APIs name indices in their bodies (_aliases, _reindex,
-        if protected.mentioned_in(body):    # _sql, _query, _restore...): any mention of the index is refused
+    if parts and parts[0].startswith("_") and parts[0] not in _QUERY_ROOTS:
+        if protected.mentioned_in(body):  # _aliases, _reindex, _sql, _query, _restore...: any mention is refused
             return what
         if parts[0] in ("_aliases", "_reindex") and _wildcard_hits(protected, body):
             return what
