@@ -57,9 +57,12 @@ def _put(gateway, name: str, endpoint: str, **options) -> None:
     assert r.status_code == 200, r.text
 
 
-def _search(gateway, index: str, pipeline: str, text: str, size: int = 10) -> dict:
-    r = httpx.post(f"{gateway.url}/{index}/_search", params={"search_pipeline": pipeline}, timeout=120,
-                   json={"query": {"multi_match": {"query": text, "fields": ["title", "text"]}}, "size": size})
+def _search(gateway, index: str, pipeline: str, text: str, size: int = 10, every_document: bool = False) -> dict:
+    """One pipeline search; ``every_document``: match all documents (so ``size`` hits come back), the query text
+    given the OpenSearch way."""
+    query = {"match_all": {}} if every_document else {"multi_match": {"query": text, "fields": ["title", "text"]}}
+    body = {"query": query, "size": size, "ext": {"rerank": {"query_context": {"query_text": text}}}}
+    r = httpx.post(f"{gateway.url}/{index}/_search", params={"search_pipeline": pipeline}, timeout=120, json=body)
     assert r.status_code == 200, r.text
     return r.json()["searchtune"]
 
@@ -72,7 +75,7 @@ def test_model_4xx_and_short_budgets_do_not_open_other_circuits(setup, model_ser
     for name, options in (("t-res-a", {}), ("t-res-b", {}), ("t-res-short", {"timeout_ms": 1}),
                           ("t-res-long", {"timeout_ms": 20000})):
         _put(gateway, name, endpoint, **options)
-    wide = [_search(gateway, index, "t-res-a", queries[0], size=150) for _ in range(4)]
+    wide = [_search(gateway, index, "t-res-a", queries[0], size=150, every_document=True) for _ in range(4)]
     assert [w["fallback_reason"] for w in wide] == ["http_413"] * 4  # never circuit_open
     assert _search(gateway, index, "t-res-a", queries[1])["reranked"] is True
     assert _search(gateway, index, "t-res-b", queries[2])["reranked"] is True

@@ -1,9 +1,9 @@
 """A circuit breaker per (pipeline, endpoint), so a dead endpoint costs searches nothing after a few failures.
 
 closed -> (``failure_threshold`` consecutive failures) -> open: calls are refused at once -> half-open: one trial
-call goes through; success closes, failure re-opens. Half-open comes after ``reset_timeout`` seconds, or sooner when
-the recovery probe (recovery.py) sees the endpoint answer again, so reranking resumes within about a second of the
-model coming back rather than up to ``reset_timeout`` later.
+call goes through; success closes, failure re-opens. Half-open comes after ``reset_timeout`` seconds; sooner, the
+recovery probe (recovery.py) makes that trial itself and closes the circuit on the endpoint's first answer, so
+reranking resumes within about a second of the model coming back rather than up to ``reset_timeout`` later.
 
 What counts as a failure is the endpoint's fault only (:func:`is_endpoint_failure`): a 4xx answer (413 for a too
 large window, 400 for bad input) is the request's fault and proves the endpoint alive. Keying by pipeline as well
@@ -77,12 +77,6 @@ class CircuitBreaker:
             self.record_failure()
         else:
             self.record_success()
-
-    def half_open_now(self) -> None:
-        """The endpoint answers again (the recovery probe said so): let the next call be the trial."""
-        with self._lock:
-            if self._state == OPEN:
-                self._opened_at = self._clock() - self.reset_timeout
 
     def record_failure(self) -> None:
         with self._lock:

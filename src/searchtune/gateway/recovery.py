@@ -1,6 +1,7 @@
 """Half-open probes: while a circuit is open, one tiny rerank call (one document) goes to the endpoint every
-``interval_s``; the first answer makes the circuit half-open, so the next search is the trial and reranking resumes
-within about a second of the model answering again, instead of waiting out ``--breaker-reset``.
+``interval_s``. The probe is the half-open trial, made without a search waiting on it: its first answer closes the
+circuit, so reranking resumes within about a second of the model answering again, instead of waiting out
+``--breaker-reset`` (and no search falls back while a trial search runs).
 
 Only one probe loop runs per breaker, and only while it is open: a healthy endpoint gets no extra traffic, a dead
 one gets one small request per interval (not one per search).
@@ -42,7 +43,7 @@ class RecoveryProbes:
             except Exception:  # noqa: BLE001 - a probe is a question, never an error
                 answered = False
             if answered:
-                breaker.half_open_now()
+                breaker.record_success()
                 log.info("model endpoint answers again", extra={"event": "breaker_probe", "breaker": label})
                 return
 
