@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from searchtune.data import load_dataset
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.gateway.process import start_gateway_process
 from searchtune.search.client import opensearch_client
 from searchtune.vectors.build import build_vector_index
@@ -44,9 +45,10 @@ def test_hybrid_pipeline_in_front_of_opensearch(opensearch_url, os_vec_index, ve
                                   extra_args=["--max-length", str(MAX_LENGTH), "--precision", "fp32"])
     pipelines = f"t-osvec-pipelines-{uuid.uuid4().hex[:6]}"
     try:
-        with start_gateway_process(opensearch_url, port=0, timeout_s=5.0,
+        admin_key = uuid.uuid4().hex  # pipeline writes need the gateway's admin key
+        with start_gateway_process(opensearch_url, port=0, timeout_s=5.0, admin_key=admin_key,
                                    extra_args=["--pipeline-index", pipelines]) as gateway, \
-                httpx.Client(base_url=gateway.url, timeout=60) as http:
+                httpx.Client(base_url=gateway.url, timeout=60, headers={ADMIN_KEY_HEADER: admin_key}) as http:
             definition = {"request_processors": [{"hybrid": {"endpoint": f"{server.url}/v1/embeddings", "k": 30,
                                                              "fusion": {"method": "linear", "weight": 0.5}}}]}
             assert http.put("/_search/pipeline/t-os-hybrid", json=definition).status_code == 200

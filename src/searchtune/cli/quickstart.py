@@ -49,6 +49,9 @@ def quickstart_command(
     max_length: Annotated[int, typer.Option(help="Max tokens per text for training and serving.")] = 256,
     train_option: Annotated[list[str] | None, typer.Option("--train-option", help="Training config override "
                                                             "KEY=VALUE (repeatable), e.g. max_steps=20.")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Registry/dataset store (fsspec URI). Default: "
+                                              "WORKDIR/store, never $SEARCHTUNE_STORE, so your own registry is "
+                                              "left alone.")] = None,
 ) -> None:
     """Run the full relevance loop: local Elasticsearch, index, BM25 baseline, validate/stage/mine training data,
     fine-tune within the budget, register and promote the model, serve it, put the gateway's search pipeline in
@@ -63,7 +66,7 @@ def quickstart_command(
                                 es_url=es_url, index=index, reindex=reindex, keep_running=keep_running, task=task,
                                 max_train_queries=max_train_queries, max_test_queries=max_test_queries,
                                 rerank_top_k=rerank_top_k, max_length=max_length,
-                                train_overrides=_parse_overrides(train_option))
+                                train_overrides=_parse_overrides(train_option), store_uri=store)
 
     def _terminate(signum, frame):  # SIGTERM gets the same clean-up as Ctrl-C
         raise KeyboardInterrupt

@@ -48,7 +48,7 @@ def serve_command(
     import uvicorn
 
     from searchtune.serve.app import create_app
-    from searchtune.serve.security import parse_key_hashes
+    from searchtune.keys import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
     require_free_port(port, "serve --port", "stop what listens there, or pass another --port", host=host)

@@ -1,6 +1,7 @@
 """The gateway's own APIs: search pipeline definitions (``/_search/pipeline[/{name}]``), per-index default
 pipelines (``/_searchtune/default_pipeline/{index}``), health and Prometheus metrics. Definitions live on the
-cluster (pipeline_store.py); every call carries the caller's credentials, so the cluster decides who may change them.
+cluster (pipeline_store.py); writes and deletes need rights (auth.py: the admin key, or the caller's cluster
+credentials), and a pipeline is vetted (policy.py: secrets, endpoint) before it is stored.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ async def pipeline(gateway: Gateway, request: Request) -> Response:
     """``PUT|POST|GET|DELETE /_search/pipeline/{name}``."""
     name = request.path_params["name"]
     auth = auth_headers(request)
+    if request.method in ("PUT", "POST", "DELETE") and (refused := gateway.auth.refusal(request)) is not None:
+        return refused
     if request.method in ("PUT", "POST"):
         try:
             definition = json.loads(await request.body() or b"null")
@@ -60,6 +63,8 @@ async def default_pipeline(gateway: Gateway, request: Request) -> Response:
     """``PUT|GET|DELETE /_searchtune/default_pipeline/{index}`` (``PUT`` body: ``{"pipeline": NAME}``)."""
     index = request.path_params["index"]
     auth = auth_headers(request)
+    if request.method in ("PUT", "POST", "DELETE") and (refused := gateway.auth.refusal(request)) is not None:
+        return refused
     if request.method == "PUT":
         try:
             payload = json.loads(await request.body() or b"{}")
@@ -85,7 +90,7 @@ async def default_pipeline(gateway: Gateway, request: Request) -> Response:
 
 
 async def health(gateway: Gateway, request: Request) -> Response:
-    return JSONResponse({"status": "ok", "es_url": gateway.settings.es_url, "breakers": gateway.breakers.states()})
+    return JSONResponse({"status": "ok", "es_url": gateway.shown_es_url, "breakers": gateway.breakers.states()})
 
 
 async def metrics(gateway: Gateway, request: Request) -> Response:

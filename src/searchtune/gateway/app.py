@@ -7,6 +7,7 @@ byte, ``Authorization`` included), per-route metrics, and the raw-ASGI fast path
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,12 +22,14 @@ from searchtune.gateway import admin
 from searchtune.gateway.fast_proxy import FastProxy
 from searchtune.gateway.msearch import msearch_endpoint
 from searchtune.gateway.pipeline_store import StoreError
-from searchtune.gateway.proxy import proxy
+from searchtune.gateway.limits import RequestScreen
+from searchtune.gateway.proxy import es_error, proxy
 from searchtune.gateway.search import search_endpoint
 from searchtune.gateway.service import Gateway, GatewaySettings
 
 __all__ = ["Gateway", "GatewaySettings", "create_app"]
 
+log = logging.getLogger("searchtune.gateway")
 Handler = Callable[[Gateway, Request], Awaitable[Response]]
 _ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
@@ -43,6 +46,9 @@ def _measured(gateway: Gateway, kind: str, handler: Handler) -> Callable[[Reques
         except StoreError as exc:
             body = exc.body if isinstance(exc.body, dict) else {"error": str(exc.body), "status": exc.status}
             response = JSONResponse(body, status_code=exc.status)
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer in ES's shape and be counted
+            log.exception("gateway error", extra={"event": "error", "kind": request.state.kind})
+            response = es_error(500, "gateway_exception", f"{type(exc).__name__} in the gateway (see its log)")
         kind_now = request.state.kind
         gateway.metrics.requests.labels(kind_now, str(response.status_code)).inc()
         gateway.metrics.request_seconds.labels(kind_now).observe(time.perf_counter() - began)
@@ -89,8 +95,9 @@ class _CollapseSlashes:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: GatewaySettings) -> FastProxy:
-    """The gateway's ASGI app (``.state.gateway`` is the :class:`Gateway`)."""
+def create_app(settings: GatewaySettings) -> RequestScreen:
+    """The gateway's ASGI app (``.state.gateway`` is the :class:`Gateway`): the request screen (size limit,
+    pipelines-index guard: limits.py), then the fast proxy, then the routes."""
     gateway = Gateway(settings)
 
     @asynccontextmanager
@@ -103,4 +110,7 @@ def create_app(settings: GatewaySettings) -> FastProxy:
 
     app = Starlette(routes=routes(gateway), lifespan=lifespan)
     app.state.gateway = gateway
-    return FastProxy(gateway, _CollapseSlashes(app), app.state)
+    screen = RequestScreen(FastProxy(gateway, _CollapseSlashes(app), app.state), gateway.protected, gateway.metrics,
+                           settings.max_body_bytes)
+    screen.state = app.state  # callers holding the outermost app reach the gateway as before
+    return screen

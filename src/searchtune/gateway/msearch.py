@@ -11,21 +11,42 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from searchtune.gateway.proxy import error_body, forward_headers, proxy
+from searchtune.gateway.proxy import error_body, es_error, forward_headers, proxy
 from searchtune.gateway.search import run_search
 from searchtune.gateway.service import Gateway, auth_headers
 
 
+class MsearchError(ValueError):
+    """A request the gateway answers 400 (bad parameter, odd line count) instead of guessing."""
+
+
 def _pairs(raw: bytes) -> list[tuple[dict, dict]] | None:
-    """(header, body) pairs of an NDJSON ``_msearch`` body; ``None`` when it is not one."""
+    """(header, body) pairs of an NDJSON ``_msearch`` body; ``None`` when it is not JSON objects (the cluster then
+    says what is wrong). An odd number of lines is refused: Elasticsearch would drop the last header silently."""
     lines = [line for line in raw.split(b"\n") if line.strip()]
+    if len(lines) % 2:
+        raise MsearchError(f"the _msearch body has {len(lines)} non-empty lines: every header line needs a search "
+                           f"body line (line {len(lines)} has none)")
     try:
         pairs = [(json.loads(lines[i]), json.loads(lines[i + 1])) for i in range(0, len(lines) - 1, 2)]
     except ValueError:
         return None
-    if len(lines) % 2 or not all(isinstance(h, dict) and isinstance(b, dict) for h, b in pairs):
+    if not all(isinstance(h, dict) and isinstance(b, dict) for h, b in pairs):
         return None
     return pairs
+
+
+def _max_concurrent(value: str | None) -> int:
+    """``max_concurrent_searches`` as Elasticsearch reads it (default 8 here); 400 when not a positive integer."""
+    if value is None or value == "":
+        return 8
+    try:
+        number = int(value)
+    except ValueError:
+        raise MsearchError(f"Failed to parse int parameter [max_concurrent_searches] with value [{value}]") from None
+    if number < 1:
+        raise MsearchError(f"max_concurrent_searches must be positive, got [{value}]")
+    return number
 
 
 def _sub_params(base: list[tuple[str, str]], header: dict) -> list[tuple[str, str]]:
@@ -39,7 +60,11 @@ def _sub_params(base: list[tuple[str, str]], header: dict) -> list[tuple[str, st
 
 
 async def msearch_endpoint(gateway: Gateway, request: Request) -> Response:
-    pairs = _pairs(await request.body())
+    try:
+        limit = asyncio.Semaphore(_max_concurrent(request.query_params.get("max_concurrent_searches")))
+        pairs = _pairs(await request.body())
+    except MsearchError as exc:
+        return es_error(400, "illegal_argument_exception", str(exc))
     if pairs is None:
         return await proxy(gateway, request)
     path_index = request.path_params.get("index", "")
@@ -57,7 +82,6 @@ async def msearch_endpoint(gateway: Gateway, request: Request) -> Response:
         return await proxy(gateway, request)
     base_params = [(k, v) for k, v in request.query_params.multi_items()
                    if k not in ("search_pipeline", "max_concurrent_searches")]
-    limit = asyncio.Semaphore(int(request.query_params.get("max_concurrent_searches", 8) or 8))
     headers = forward_headers(request, drop_encoding=True)
     began = time.perf_counter()
 

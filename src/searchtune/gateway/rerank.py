@@ -187,7 +187,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
             breaker.record_failure()
             reason, fallback = "timeout", True
         except RerankError as exc:
-            breaker.record_failure()
+            breaker.record_error(exc.reason)  # a 4xx is the request's fault, not the endpoint's
             reason, fallback = exc.reason, True
         except Exception as exc:  # noqa: BLE001 - a search must never fail because of the model
             breaker.record_failure()

@@ -57,4 +57,4 @@ def hybrid_pipeline(model_id: str, endpoint: str, weight: float) -> dict:
             "request_processors": [{"hybrid": {
                 "model_id": model_id, "endpoint": f"{endpoint}/v1/embeddings", "k": 100, "num_candidates": 200,
                 "fusion": {"method": "linear", "weight": round(weight, 4)}, "timeout_ms": 2000,
-                "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}}]}
+                "headers": {"Authorization": "Bearer $SEARCHTUNE_SECRET_BAILIAN_API_KEY"}}}]}

@@ -37,7 +37,10 @@ class QuickstartOptions:
     embed_mini_batch_size: int = 16
     #: Training settings that differ from the `train` stage's defaults (keys of TrainConfig), applied last.
     train_overrides: dict = field(default_factory=dict)
+    #: Registry/dataset store (fsspec URI). None: the work folder's own, even when the user has SEARCHTUNE_STORE
+    #: set, so a quickstart never registers or promotes models in the user's registry unless told to (--store).
+    store_uri: str | None = None
 
     @property
     def store(self) -> str:
-        return str(self.workdir / "store")
+        return self.store_uri or str(self.workdir / "store")

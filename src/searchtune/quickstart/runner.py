@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
+import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ import httpx
 from searchtune.data.records import Dataset
 from searchtune.eval.metrics import EvalResult, evaluate
 from searchtune.eval.report import ExampleQuery, ReportInput, write_report
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.quickstart.monitor import PeakMemory, StageClock
 from searchtune.quickstart.options import QuickstartOptions
 from searchtune.storage import atomic_write_json
@@ -64,8 +65,8 @@ class Quickstart:
         self.urls: dict[str, str] = {}
         self.bm25_weight: float | None = None  # the pipeline's, from training's tuned fusion weight
         self.o.workdir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("SEARCHTUNE_STORE", self.o.store)
-        self.store = os.environ["SEARCHTUNE_STORE"]
+        self.store = self.o.store  # the work folder's own unless --store: never the user's SEARCHTUNE_STORE
+        self.admin_key = secrets.token_urlsafe(24)  # this run's gateway admin key, for its pipeline PUT only
 
     # ------------------------------------------------------------------ stages
     def start_search(self) -> str:
@@ -180,14 +181,16 @@ class Quickstart:
     def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None, hybrid: dict | None = None) -> str:
         from searchtune.gateway.process import start_gateway_process
 
-        gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
+        gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"],
+                                        env={"SEARCHTUNE_GATEWAY_ADMIN_KEY": self.admin_key})
         if not self.o.keep_running:
             self.stack.callback(gateway.stop)
         self.memory.extra_pids.add(gateway.process.pid)
         # training reports the model's fusion weight; the gateway takes BM25's
         self.bm25_weight = None if fusion_weight is None else round(1.0 - float(fusion_weight), 4)
         body = hybrid or self._pipeline_body(endpoint)
-        response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
+        response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30,
+                             headers={ADMIN_KEY_HEADER: self.admin_key})
         response.raise_for_status()
         self.urls["gateway"] = gateway.url
         self.say(f"gateway at {gateway.url}; search pipeline '{self.o.pipeline}' created")
@@ -275,7 +278,7 @@ class Quickstart:
 
         return neural_rerank_pipeline(self.o.model_name, f"{endpoint}{DASHSCOPE_RERANK_PATH}", self.o.rerank_top_k,
                                       bm25_weight=self.bm25_weight,
-                                      headers={"Authorization": "Bearer $BAILIAN_API_KEY"},
+                                      headers={"Authorization": "Bearer $SEARCHTUNE_SECRET_BAILIAN_API_KEY"},
                                       description="Neural rerank via the fine-tuned searchtune model")
 
     def _pipeline_example(self) -> dict:
@@ -292,7 +295,7 @@ class Quickstart:
             f"searchtune index {ds} --index {index} --es-url {es_url}",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
-            f"searchtune gateway --es-url {es_url} --port 9201",
+            f"SEARCHTUNE_GATEWAY_ADMIN_KEY=$ADMIN_KEY searchtune gateway --es-url {es_url} --port 9201",
             f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
             if self.o.task == "embed" else "# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
@@ -300,7 +303,7 @@ class Quickstart:
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
             f"--rerank {self.o.model_name}@prod --tune-fusion",
             f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
-            f"-d '{json.dumps(self._pipeline_example())}'",
+            f"-H \"X-Searchtune-Admin-Key: $ADMIN_KEY\" -d '{json.dumps(self._pipeline_example())}'",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url http://127.0.0.1:9201 "
             f"--search-pipeline {self.o.pipeline} --json through-gateway.json",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
