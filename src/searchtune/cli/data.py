@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
 from rich.markup import escape
 from rich.table import Table
 
@@ -174,7 +173,7 @@ def mine_command(
     from searchtune.data.examples import triplets_to_graded_pairs, write_graded_pairs
     from searchtune.data.loaders import load_dataset
     from searchtune.data.mining import MiningError, mine_negatives
-    from searchtune.search.client import es_client
+    from searchtune.search.client import CLUSTER_ERRORS, search_client
     from searchtune.search.retrieval import parse_fields
     from searchtune.search.retriever import BM25Retriever
 
@@ -188,8 +187,8 @@ def mine_command(
     if max_queries is not None:
         total = min(total, max_queries)
     work = output if out_format is OutFormat.triplets else output.with_name(output.name + ".triplets.jsonl")
-    client = es_client(es_url)
     try:
+        client = search_client(es_url)
         with progress_bar(f"mining {ds.name}/{split}", total) as advance:
             result = mine_negatives(BM25Retriever(client, index, parse_fields(fields)), ds, split=split, top_k=top_k,
                                     num_negatives=num_negatives, margin=margin, on_progress=advance,
@@ -198,7 +197,7 @@ def mine_command(
                                     max_queries=max_queries)
     except MiningError as exc:
         _fail(str(exc))
-    except (ApiError, TransportError) as exc:
+    except CLUSTER_ERRORS as exc:
         _fail(f"search on '{index}' at {es_url} failed: {exc}")
     if out_format is OutFormat.pairs:
         count = write_graded_pairs(triplets_to_graded_pairs(result.triplets), output)

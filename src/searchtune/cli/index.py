@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
-
 from searchtune.cli.common import EsUrlOption, DEFAULT_ES, fail, out, progress_bar
 from searchtune.data import DatasetError, load_dataset
-from searchtune.search.client import es_client
+from searchtune.search.client import CLUSTER_ERRORS, search_client
 from searchtune.search.indexing import DEFAULT_ANALYZER, IndexExistsError, build_index
 
 
@@ -28,13 +26,13 @@ def index_command(
         ds = load_dataset(dataset)
     except DatasetError as exc:
         fail(str(exc))
-    client = es_client(es_url)
     try:
+        client = search_client(es_url)
         with progress_bar(f"indexing {ds.name}", len(ds.corpus)) as advance:
             count = build_index(client, index, ds.corpus.values(), total=len(ds.corpus), recreate=recreate,
                                 analyzer=analyzer, on_progress=advance)
     except IndexExistsError as exc:
         fail(str(exc))
-    except (ApiError, TransportError) as exc:
+    except CLUSTER_ERRORS as exc:
         fail(f"cluster at {es_url} refused or did not answer: {exc}")
     out.print(f"indexed {count} documents from {ds.name} into '{index}'")
