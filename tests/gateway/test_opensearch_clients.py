@@ -1,7 +1,8 @@
-"""opensearch-py through the gateway (a real subprocess) in front of the real OpenSearch node: OpenSearch's own
-search pipelines keep working behind it. A ``normalization-processor`` pipeline (hybrid search) is created, listed,
-used and deleted through the gateway with opensearch-py and lands on, and is run by, OpenSearch itself; the
-gateway's own pipelines live beside it; the gateway's responses claim no Elasticsearch product."""
+"""opensearch-py (``http_compress=True``) through the gateway (a real subprocess) in front of the real OpenSearch
+node: OpenSearch's own search pipelines keep working behind it. A ``normalization-processor`` pipeline (hybrid
+search) is created, listed, used and deleted through the gateway with opensearch-py and lands on, and is run by,
+OpenSearch itself; the gateway's own pipelines live beside it; the gateway's responses claim no Elasticsearch
+product."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def gateway(opensearch_url: str):
 
 def test_native_normalization_pipeline_works_behind_the_gateway(gateway, opensearch_url, os_scifact_index) -> None:
     native, own = f"st8-cl-hybrid-{os.getpid()}", f"st8-cl-own-{os.getpid()}"
-    client = OpenSearch(hosts=[gateway.url], timeout=60)
+    client = OpenSearch(hosts=[gateway.url], timeout=60, http_compress=True)  # gzip request bodies
     direct = opensearch_client(opensearch_url)
     assert client.info()["version"]["distribution"] == "opensearch"
     try:

@@ -9,6 +9,7 @@ OpenSearch's own responses do not. Other parts ask :attr:`ClusterProduct.is_open
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -20,6 +21,7 @@ ELASTICSEARCH, OPENSEARCH = "elasticsearch", "opensearch"
 _PRODUCT_HEADER = b"x-elastic-product"
 #: How long an unidentified cluster (down, or behind auth) is left alone before it is asked again.
 _RETRY_S = 5.0
+_ASK_TIMEOUT_S = 5.0
 
 
 class ClusterProduct:
@@ -35,9 +37,9 @@ class ClusterProduct:
         if self.name is not None or time.monotonic() - self._asked_at < _RETRY_S:
             return self.name
         self._asked_at = time.monotonic()
-        try:
-            response = await upstream.request_json("GET", "/", dict(auth or {}))
-        except UpstreamError:
+        try:  # bounded: the gateway asks this while starting, and a hung cluster must not hold that up
+            response = await asyncio.wait_for(upstream.request_json("GET", "/", dict(auth or {})), _ASK_TIMEOUT_S)
+        except (UpstreamError, asyncio.TimeoutError):
             return None
         if dict((k.lower(), v) for k, v in response.headers).get("x-elastic-product") == "Elasticsearch":
             self.name = ELASTICSEARCH
