@@ -30,7 +30,8 @@ def setup_logging(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
                         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
-    for noisy in ("httpx", "elastic_transport", "urllib3", "httpcore", "filelock", "botocore", "s3fs", "aiobotocore"):
+    for noisy in ("httpx", "elastic_transport", "opensearch", "urllib3", "httpcore", "filelock", "botocore", "s3fs",
+                  "aiobotocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
