@@ -17,7 +17,10 @@ from searchtune.progress import STDERR
 console = STDERR
 out = Console()
 
-EsUrlOption = Annotated[str, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL",
+#: The cluster URL, named the same on every command: ``--es-url`` (historical) or ``--url``, env
+#: ``SEARCHTUNE_ES_URL``. Commands taking it work against Elasticsearch and OpenSearch alike (search_client picks
+#: the client library by asking the cluster what it is).
+EsUrlOption = Annotated[str, typer.Option("--es-url", "--url", envvar="SEARCHTUNE_ES_URL",
                                           help="Cluster URL (Elasticsearch or OpenSearch). Default: the local node.")]
 DEFAULT_ES = DEFAULT_ES_URL
 

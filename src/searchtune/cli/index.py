@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
-
 from searchtune.cli.common import EsUrlOption, DEFAULT_ES, fail, out, progress_bar
 from searchtune.cli.errors import raise_cluster_error
 from searchtune.data import DatasetError, load_dataset
-from searchtune.search.client import es_client
+from searchtune.search.client import CLUSTER_ERRORS, search_client
 from searchtune.search.indexing import DEFAULT_ANALYZER, IndexExistsError, build_index, index_exists
 
 VectorsOption = Annotated[str | None, typer.Option(
@@ -46,24 +44,21 @@ def index_command(
         ds = load_dataset(dataset)
     except DatasetError as exc:
         fail(str(exc))
+    try:
+        client = search_client(es_url)  # Elasticsearch (dense_vector) or OpenSearch (k-NN plugin)
+    except CLUSTER_ERRORS as exc:
+        raise_cluster_error(exc, es_url, index, doing="connecting")
     if vectors:
-        from searchtune.search.client import search_client
-
-        try:
-            client = search_client(es_url)  # Elasticsearch (dense_vector) or OpenSearch (k-NN plugin)
-        except ConnectionError as exc:
-            fail(str(exc))
         _index_with_vectors(client, ds, index, recreate, analyzer, vectors, vector_field, quantization, embed_batch,
                             max_length, es_url)
         return
-    client = es_client(es_url)
     try:
         with progress_bar(f"indexing {ds.name}", len(ds.corpus)) as advance:
             count = build_index(client, index, ds.corpus.values(), total=len(ds.corpus), recreate=recreate,
                                 analyzer=analyzer, on_progress=advance)
     except IndexExistsError as exc:
         fail(str(exc))
-    except (ApiError, TransportError) as exc:
+    except CLUSTER_ERRORS as exc:
         raise_cluster_error(exc, es_url, index, doing=f"indexing into '{index}'")
     out.print(f"indexed {count} documents from {ds.name} into '{index}'")
 

@@ -38,7 +38,7 @@ def quickstart_command(
     workdir: Annotated[Path, typer.Option(help="Where the model, store, triplets and report go.")] = Path("searchtune-quickstart"),
     keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave Elasticsearch, the model endpoint "
                                                "and the gateway running and print their URLs.")] = False,
-    es_url: Annotated[str | None, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL",
+    es_url: Annotated[str | None, typer.Option("--es-url", "--url", envvar="SEARCHTUNE_ES_URL",
                                                help="Use this cluster instead of starting the local node.")] = None,
     index: Annotated[str | None, typer.Option(help="Index name (default: the dataset's name).")] = None,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index even if it is complete.")] = False,

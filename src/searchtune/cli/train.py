@@ -67,25 +67,29 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         fail("give --triplets FILE, or --dataset DIR with --index NAME")
     if dataset is not None and not index:
         fail("--dataset needs --index (the index holding its corpus) to mine negatives and build the dev set")
+    from searchtune.search.client import CLUSTER_ERRORS
+
     try:
         cfg = load_config(task, config, _overrides(loss=loss, **overrides))
         ds = load_dataset(dataset) if dataset is not None else None
         retriever = None
         if ds is not None:
-            from searchtune.search.client import es_client
+            from searchtune.search.client import search_client
             from searchtune.search.retrieval import parse_fields
             from searchtune.search.retriever import BM25Retriever
 
             require_split(ds, split, "--split")
             if cfg.dev_split:
                 require_split(ds, cfg.dev_split, "--dev-split")
-            client = es_client(es_url)
+            client = search_client(es_url)
             require_index(client, index, es_url)
             retriever = BM25Retriever(client, index, parse_fields(cfg.fields))
         inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, retriever=retriever,
                                 split=split)
     except (DatasetError, FileNotFoundError) as exc:
         fail(str(exc))
+    except CLUSTER_ERRORS as exc:
+        fail(f"search on '{index}' at {es_url} failed: {exc}")
     _advise(task, cfg.base_model, inputs.triplets)
     if task == "embed":
         from searchtune.train.embed import train_embedder as train_fn

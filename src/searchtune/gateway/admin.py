@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from searchtune.gateway import native_pipelines
 from searchtune.gateway.pipelines import PipelineError, redact
 from searchtune.gateway.proxy import es_error
 from searchtune.gateway.service import Gateway, auth_headers
@@ -29,15 +30,21 @@ async def list_pipelines(gateway: Gateway, request: Request) -> Response:
     if request.method != "GET":
         return es_error(405, "method_not_allowed", f"{request.method} needs a pipeline name")
     definitions = await gateway.store.list_definitions(auth_headers(request))
-    return JSONResponse({n: redact(d) for n, d in definitions.items()})
+    own = {n: redact(d) for n, d in definitions.items()}
+    return JSONResponse(await native_pipelines.with_cluster_pipelines(gateway, request, own))
 
 
 async def pipeline(gateway: Gateway, request: Request) -> Response:
     """``PUT|POST|GET|DELETE /_search/pipeline/{name}``."""
     name = request.path_params["name"]
-    auth = auth_headers(request)
+    # every pipeline write through the gateway needs rights, OpenSearch's own too: storing a name on one side
+    # removes it from the other (native_pipelines.py), so an open native write could replace a gateway pipeline
     if request.method in ("PUT", "POST", "DELETE") and (refused := gateway.auth.refusal(request)) is not None:
         return refused
+    native = await native_pipelines.pipeline_request(gateway, request, name)  # OpenSearch's own pipelines
+    if native is not None:
+        return native
+    auth = auth_headers(request)
     if request.method in ("PUT", "POST"):
         try:
             definition = json.loads(await request.body() or b"null")

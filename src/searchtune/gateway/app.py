@@ -1,8 +1,10 @@
 """The gateway's ASGI app: Elasticsearch's REST API in front of a real cluster, plus search pipelines.
 
 This module only wires the parts: routes (admin.py: pipeline and default-pipeline APIs, health, metrics;
-search.py: ``[/{index}]/_search``; msearch.py: ``[/{index}]/_msearch``; proxy.py: everything else, byte for
-byte, ``Authorization`` included), per-route metrics, and the raw-ASGI fast path (fast_proxy.py) in front.
+search.py: ``[/{index}]/_search``; msearch.py: ``[/{index}]/_msearch``; compat.py: ``GET|HEAD /``; proxy.py:
+everything else, byte for byte, ``Authorization`` included), per-route metrics, the raw-ASGI fast path
+(fast_proxy.py) in front, and around the gateway's own routes compressed request bodies decoded (encoding.py) and
+``X-Elastic-Product`` set (product.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from searchtune.gateway import admin
+from searchtune.gateway import admin, compat
+from searchtune.gateway.encoding import DecodeRequestBodies
 from searchtune.gateway.fast_proxy import FastProxy
 from searchtune.gateway.msearch import msearch_endpoint
 from searchtune.gateway.pipeline_store import StoreError
 from searchtune.gateway.limits import RequestScreen
+from searchtune.gateway.product import ProductHeader
 from searchtune.gateway.proxy import es_error, proxy
 from searchtune.gateway.search import search_endpoint
 from searchtune.gateway.service import Gateway, GatewaySettings
@@ -68,6 +72,7 @@ def routes(gateway: Gateway) -> list[Route]:
     """Specific routes first; a method a route does not take falls through to the catch-all proxy."""
     search_methods = ["GET", "POST"]
     return [
+        _route(gateway, "/", "info", compat.root, ["GET", "HEAD"]),
         _route(gateway, "/_search/pipeline", "pipeline_api", admin.list_pipelines, _ALL_METHODS),
         _route(gateway, "/_search/pipeline/{name}", "pipeline_api", admin.pipeline, _ALL_METHODS),
         _route(gateway, "/_searchtune/default_pipeline/{index}", "pipeline_api", admin.default_pipeline, _ALL_METHODS),
@@ -110,7 +115,8 @@ def create_app(settings: GatewaySettings) -> RequestScreen:
 
     app = Starlette(routes=routes(gateway), lifespan=lifespan)
     app.state.gateway = gateway
-    screen = RequestScreen(FastProxy(gateway, _CollapseSlashes(app), app.state), gateway.protected, gateway.metrics,
-                           settings.max_body_bytes)
+    own_routes = ProductHeader(DecodeRequestBodies(app), gateway.product)
+    screen = RequestScreen(FastProxy(gateway, _CollapseSlashes(own_routes), app.state), gateway.protected,
+                           gateway.metrics, settings.max_body_bytes)
     screen.state = app.state  # callers holding the outermost app reach the gateway as before
     return screen

@@ -1,6 +1,8 @@
-"""``[/{index}]/_msearch`` with pipelines: sub-searches that have one (URL ``search_pipeline``, a header's
-``search_pipeline``, or their index's default) run as pipeline searches, concurrently (``max_concurrent_searches``,
-default 8); an ``_msearch`` where none applies, or whose body is not NDJSON pairs, is proxied unchanged."""
+"""``[/{index}]/_msearch`` with pipelines: sub-searches that have one (URL ``search_pipeline`` or the
+``X-Searchtune-Pipeline`` header, a header line's ``search_pipeline``, or their target's default) run as pipeline
+searches, concurrently (``max_concurrent_searches``, default 8); an ``_msearch`` where none applies, or whose body is
+not NDJSON pairs, is proxied unchanged. In front of OpenSearch, a sub-search naming one of OpenSearch's own pipelines
+is sent to it as a single search with that pipeline (its ``_msearch`` takes none; native_pipelines.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from searchtune.gateway import native_pipelines
 from searchtune.gateway.proxy import error_body, es_error, forward_headers, proxy
 from searchtune.gateway.search import run_search
-from searchtune.gateway.service import Gateway, auth_headers
+from searchtune.gateway.service import PIPELINE_HEADER, Gateway, auth_headers
 
 
 class MsearchError(ValueError):
@@ -53,7 +56,7 @@ def _sub_params(base: list[tuple[str, str]], header: dict) -> list[tuple[str, st
     """A sub-search's URL parameters: the ``_msearch``'s own plus those of its header line."""
     params = list(base)
     for key, value in header.items():
-        if key not in ("index", "search_pipeline"):
+        if key != "index":
             text = ",".join(map(str, value)) if isinstance(value, list) else value
             params.append((key, str(text).lower() if isinstance(value, bool) else str(text)))
     return params
@@ -68,17 +71,21 @@ async def msearch_endpoint(gateway: Gateway, request: Request) -> Response:
     if pairs is None:
         return await proxy(gateway, request)
     path_index = request.path_params.get("index", "")
-    url_pipeline = request.query_params.get("search_pipeline")
+    url_pipeline = request.query_params.get("search_pipeline", request.headers.get(PIPELINE_HEADER))
     auth = auth_headers(request)
     plan = []
     for header, body in pairs:
         index = header.get("index") or path_index
         index = ",".join(index) if isinstance(index, list) else str(index)
         name = header.get("search_pipeline", url_pipeline)
-        if name is None and index and "," not in index and "*" not in index:
+        header = {k: v for k, v in header.items() if k != "search_pipeline"}
+        if name is None:
             name = await gateway.default_pipeline(index, auth)
-        plan.append((index, None if name in (None, "", "_none") else name, header, body))
-    if not any(name for _, name, _, _ in plan):
+        name = None if name in (None, "", "_none") else name
+        if name and await native_pipelines.is_native(gateway, request, name):
+            header, name = {**header, "search_pipeline": name}, None  # the cluster runs it (see _sub_params)
+        plan.append((index, name, header, body))
+    if not any(name or "search_pipeline" in header for _, name, header, _ in plan):
         return await proxy(gateway, request)
     base_params = [(k, v) for k, v in request.query_params.multi_items()
                    if k not in ("search_pipeline", "max_concurrent_searches")]

@@ -140,14 +140,18 @@ class PipelineStore:
         source = await self._get_doc(_pipeline_id(name), headers)
         return source.get("definition") if source else None
 
-    async def list_definitions(self, headers: dict[str, str] | None = None) -> dict[str, dict]:
-        body = {"size": 1000, "query": {"term": {"kind": "pipeline"}}, "sort": [{"name": "asc"}]}
+    async def _sources(self, kind: str, headers: dict[str, str] | None) -> list[dict]:
+        """Every stored document of ``kind`` (``pipeline`` or ``default``), sorted by name."""
+        body = {"size": 10_000, "query": {"term": {"kind": kind}}, "sort": [{"name": "asc"}]}
         response = await self._request("POST", f"/{self.index}/_search?ignore_unavailable=true", headers, body)
         if response.status == 404:
-            return {}
+            return []
         if response.status >= 400:
             raise StoreError(response.status, _json(response))
-        return {h["_source"]["name"]: h["_source"]["definition"] for h in _json(response)["hits"]["hits"]}
+        return [h["_source"] for h in _json(response)["hits"]["hits"]]
+
+    async def list_definitions(self, headers: dict[str, str] | None = None) -> dict[str, dict]:
+        return {source["name"]: source["definition"] for source in await self._sources("pipeline", headers)}
 
     async def delete_pipeline(self, name: str, headers: dict[str, str] | None = None) -> bool:
         return await self._delete_doc(_pipeline_id(name), headers)
@@ -181,11 +185,14 @@ class PipelineStore:
     async def delete_default(self, index: str, headers: dict[str, str] | None = None) -> bool:
         return await self._delete_doc(_default_id(index), headers)
 
-    async def default_cached(self, index: str, headers: dict[str, str] | None = None) -> str | None:
-        async def load() -> str | None:
-            try:
-                return await self.get_default(index, headers)
-            except StoreError:
-                return None  # never fail a plain search over the default-pipeline lookup
+    async def defaults_cached(self, headers: dict[str, str] | None = None) -> dict[str, str]:
+        """Every stored default, ``{index, alias or data stream: pipeline}``, cached ``cache_ttl`` seconds: one
+        read serves every search target (resolve.py matches targets against it)."""
 
-        return await self._cached(f"d:{index}", load)
+        async def load() -> dict[str, str]:
+            try:
+                return {source["index"]: source["name"] for source in await self._sources("default", headers)}
+            except (StoreError, KeyError, ValueError):
+                return {}  # never fail a plain search over the default-pipeline lookup
+
+        return await self._cached("defaults", load)

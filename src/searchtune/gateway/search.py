@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from searchtune.gateway import native_pipelines
 from searchtune.gateway.pipelines import PipelineError
 from searchtune.gateway.proxy import error_body, es_error, forward_headers, json_content_type, proxy, with_upstream_headers
 from searchtune.gateway.rerank import CONSUMED_PARAMS, plan_request, rerank_response
@@ -29,6 +30,8 @@ async def search_endpoint(gateway: Gateway, request: Request) -> Response:
     name = await gateway.pipeline_for(request, index)
     if not name:
         return await proxy(gateway, request)
+    if await native_pipelines.is_native(gateway, request, name):
+        return await proxy(gateway, request, search_pipeline=name)
     request.state.kind = "search_pipeline"
     return await pipeline_search(gateway, request, index, name)
 
@@ -78,7 +81,7 @@ async def run_search(gateway: Gateway, index: str, name: str | None, body: dict,
             upstream_body, start, size, window, skip = plan_request(body, query, pipeline)
         except ValueError as exc:
             return 400, error_body(400, "illegal_argument_exception", str(exc)), None
-    consumed = CONSUMED_PARAMS if pipeline is not None else ("search_pipeline",)
+    consumed = CONSUMED_PARAMS if pipeline is not None else ()  # a plain one's search_pipeline is the cluster's
     try:
         upstream = await cluster_search(gateway, index, upstream_body, params, headers, consumed)
     except UpstreamError as exc:

@@ -20,6 +20,8 @@ from searchtune.gateway.metrics import GatewayMetrics
 from searchtune.gateway.model_calls import ModelCalls
 from searchtune.gateway.pipeline_store import DEFAULT_INDEX, PipelineStore
 from searchtune.gateway.policy import vet_pipeline
+from searchtune.gateway.product import ClusterProduct
+from searchtune.gateway.resolve import IndexResolver, default_pipeline
 from searchtune.rerank_client import RerankClient
 from searchtune.gateway.upstream import Upstream
 from searchtune.gateway.vector_meta import VectorMetaCache
@@ -48,6 +50,11 @@ class GatewaySettings:
     probe_interval_s: float = 0.5  # recovery probe of an open circuit (recovery.py)
 
 
+#: A request header naming the pipeline of one search (or of an ``_msearch``'s searches), for clients whose
+#: search call takes no URL parameter: elasticsearch-py's ``es.options(headers={PIPELINE_HEADER: NAME}).search()``.
+PIPELINE_HEADER = "x-searchtune-pipeline"
+
+
 def auth_headers(request: Request) -> dict[str, str]:
     """The caller's credentials, passed on to every request the gateway makes for it (pipeline store included)."""
     return {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "es-security-runas-user")}
@@ -70,6 +77,8 @@ class Gateway:
         self.store: PipelineStore | None = None
         self.vectors: VectorMetaCache | None = None
         self._alias_watch: asyncio.Task | None = None
+        self.resolver: IndexResolver | None = None
+        self.product = ClusterProduct()
 
     async def start(self) -> None:
         self.upstream = Upstream(self.es_url, timeout_s=self.settings.es_timeout_s,
@@ -83,6 +92,8 @@ class Gateway:
                                    vet=lambda pipeline: vet_pipeline(pipeline, self.endpoints))
         self.vectors = VectorMetaCache(self.upstream)
         self._alias_watch = asyncio.create_task(watch_aliases(self.protected, self.upstream))
+        self.resolver = IndexResolver(self.upstream, self.settings.cache_ttl_s)
+        await self.product.detect(self.upstream)  # unknown (cluster down) is fine: asked again later
 
     async def stop(self) -> None:
         if self._alias_watch:
@@ -94,16 +105,17 @@ class Gateway:
         if self.reranker:
             await self.reranker.aclose()
 
-    async def default_pipeline(self, index: str, auth: dict[str, str]) -> str | None:
-        """An index's default pipeline: a static one from the settings wins over one stored on the cluster."""
-        return self.settings.default_pipelines.get(index) or await self.store.default_cached(index, auth)
+    async def default_pipeline(self, index: str, auth: dict[str, str], expand_wildcards: str | None = None
+                               ) -> str | None:
+        """The default pipeline of a search on ``index`` (a name, alias, wildcard or comma list; ``""``: all),
+        resolved as the cluster resolves the target (resolve.py). Static defaults win over stored ones."""
+        defaults = {**await self.store.defaults_cached(auth), **self.settings.default_pipelines}
+        return await default_pipeline(index, defaults, self.resolver, auth, expand_wildcards)
 
     async def pipeline_for(self, request: Request, index: str) -> str | None:
-        """The pipeline a ``_search`` runs through: ``?search_pipeline=`` (``_none``/empty opts out), else the
-        index's default; ``None`` means plain proxying."""
-        explicit = request.query_params.get("search_pipeline")
+        """The pipeline a ``_search`` runs through: ``?search_pipeline=``, else the ``X-Searchtune-Pipeline``
+        header (``_none``/empty opts out of either), else the target's default; ``None`` means plain proxying."""
+        explicit = request.query_params.get("search_pipeline", request.headers.get(PIPELINE_HEADER))
         if explicit is not None:
             return None if explicit in ("", "_none") else explicit
-        if not index:
-            return None
-        return await self.default_pipeline(index, auth_headers(request))
+        return await self.default_pipeline(index, auth_headers(request), request.query_params.get("expand_wildcards"))

@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def is_opensearch(client) -> bool:
-    return type(client).__module__.startswith("opensearchpy")
-
-
-def bulk_helpers(client):
-    """``streaming_bulk``/``scan`` of the client's own library (both have the same signatures)."""
-    if is_opensearch(client):
-        from opensearchpy import helpers
-    else:
-        from elasticsearch import helpers
-    return helpers
+from searchtune.search.client import bulk_helpers, is_opensearch  # noqa: F401 - re-exported for index builds
 
 
 def create_index(client, name: str, mappings: dict[str, Any], settings: dict[str, Any]) -> None:
