@@ -1,7 +1,7 @@
 """Embedding one query through an endpoint, for the ``hybrid`` processor: OpenAI ``/v1/embeddings`` or TEI
 ``/embed``. One request, no retry (the search is waiting; the breaker and the BM25 fallback handle trouble).
 
-Failures raise :class:`~searchtune.gateway.rerank_client.RerankError` with the same short reasons the rerank step
+Failures raise :class:`~searchtune.rerank_client.RerankError` with the same short reasons the rerank step
 reports (``timeout``, ``connect_error``, ``http_503``, ``bad_response``), so both processors fall back alike.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from searchtune.gateway.rerank_client import RerankError
+from searchtune.rerank_client import RerankError
 
 #: Header `searchtune serve` names its weights in (see searchtune.vectors.identity).
 FINGERPRINT_HEADER = "x-searchtune-model-fingerprint"

@@ -24,7 +24,7 @@ from searchtune.gateway.pipelines import resolve_headers
 from searchtune.gateway.proxy import error_body
 from searchtune.gateway.query_text import extract_query_text
 from searchtune.gateway.rerank import filter_source, plan_request, source_filter_spec
-from searchtune.gateway.rerank_client import RerankError
+from searchtune.rerank_client import RerankError
 from searchtune.gateway.search import cluster_search, log_search, rerank_step
 from searchtune.gateway.upstream import UpstreamError
 from searchtune.vectors.fusion import fuse
