@@ -51,7 +51,9 @@ def wb_gateway(es, es_url: str, base_model_path: str):
     from searchtune.gateway.process import start_gateway_process
     from searchtune.serve.process import start_server_process
 
+    # the pipeline names the model as the index's vectors do; the server answers to that name too
     server = start_server_process(base_model_path, port=0, backend="torch",
+                                  env={"SEARCHTUNE_SERVE_MODEL_NAMES": "all-MiniLM-L6-v2"},
                                   extra_args=["--max-length", str(MAX_LENGTH), "--precision", "fp32"])
     pipelines = f"t-wb-pipelines-{uuid.uuid4().hex[:8]}"
     try:

@@ -66,6 +66,7 @@ def test_compare_grade_reload_and_find_it_in_the_list(chrome, workbench, wb_data
         box.send_keys(query.text, Keys.ENTER)
         _wait(chrome).until(ready.text_to_be_present_in_element((By.ID, "query-title"), query.text))
         columns = _columns(chrome)
+        assert not [e.text for e in chrome.find_elements(By.CSS_SELECTOR, ".ranking .error")]
         if columns["bm25"] != columns[PIPELINE]:
             break
     assert set(columns) == {"bm25", PIPELINE} and len(columns["bm25"]) == 10 and len(columns[PIPELINE]) == 10
