@@ -14,13 +14,14 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: system-deps $(STAMP)
 
-# Debian packages the suite and the report need (headless Chromium for the report screenshot test; Maven and a JDK
-# 21+ for the managed search nodes). Installed only when missing and only when we may (root).
+# Debian packages the suite and the report need (headless Chromium for the report screenshot test, chromium-driver
+# for the workbench's Selenium tests; Maven and a JDK 21+ for the managed search nodes). Installed only when missing
+# and only when we may (root).
 system-deps:
-	@missing=""; for cmd in chromium mvn; do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
+	@missing=""; for cmd in chromium chromedriver mvn; do command -v $$cmd >/dev/null || missing="$$missing $$cmd"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    pkgs=$$(echo $$missing | sed 's/mvn/maven/'); apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null; \
+	    pkgs=$$(echo $$missing | sed 's/mvn/maven/; s/chromedriver/chromium-driver/'); apt-get update -qq && apt-get install -y -qq $$pkgs >/dev/null; \
 	  else echo "missing system packages:$$missing (install them with your package manager)"; fi; fi
 
 $(STAMP): pyproject.toml constraints.txt

@@ -15,7 +15,8 @@ from searchtune.cli.errors import DEBUG, ErrorReportingGroup
 
 
 class SearchtuneGroup(ErrorReportingGroup):
-    flow_order = ("data", "train", "models", "serve", "index", "gateway", "eval", "es", "opensearch", "quickstart")
+    flow_order = ("data", "train", "models", "serve", "index", "gateway", "eval", "es", "opensearch", "quickstart",
+                  "workbench")
 
 from searchtune.cli.eval import eval_command
 from searchtune.cli.gateway import gateway_command
@@ -25,6 +26,7 @@ from searchtune.cli import models as models_cli
 from searchtune.cli import vectors as vectors_cli
 from searchtune.cli.serve import serve_command
 from searchtune.cli.train import app as train_app
+from searchtune.cli.workbench import workbench_command
 
 app = typer.Typer(
     name="searchtune",
@@ -65,3 +67,4 @@ app.command("eval")(eval_command)
 app.add_typer(es_cli.app, name="es")
 app.add_typer(opensearch_cli.app, name="opensearch")
 app.command("quickstart")(quickstart_command)
+app.command("workbench")(workbench_command)

@@ -51,6 +51,9 @@ KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="Keep intermed
 CapOpt = Annotated[float | None, typer.Option("--time-cap-minutes", help="Stop early if training would run longer; "
                                                                          "the amount trained is otherwise fixed by "
                                                                          "the data size (docs/training.md).")]
+JudgmentsOpt = Annotated[str | None, typer.Option("--judgments", help="Judgment list NAME or NAME@VERSION (from "
+                                                                       "`searchtune workbench`), laid over --split of "
+                                                                       "its dataset (or --dataset); needs --index.")]
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -59,19 +62,24 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | None, index: str | None,
          output: str, config: Path | None, es_url: str, split: str, resume: str | None, keep_checkpoints: bool,
-         time_cap_minutes: float | None = None, **overrides: Any) -> None:
+         time_cap_minutes: float | None = None, judgments: str | None = None, **overrides: Any) -> None:
     from searchtune.train.config import load_config
     from searchtune.train.inputs import prepare_inputs
 
-    if triplets is None and dataset is None:
+    if triplets is None and dataset is None and judgments is None:
         fail("give --triplets FILE, or --dataset DIR with --index NAME")
-    if dataset is not None and not index:
-        fail("--dataset needs --index (the index holding its corpus) to mine negatives and build the dev set")
+    if (dataset is not None or judgments) and not index:
+        fail("--dataset/--judgments need --index (the index holding its corpus) to mine negatives and build the dev set")
     from searchtune.search.client import CLUSTER_ERRORS
 
     try:
         cfg = load_config(task, config, _overrides(loss=loss, **overrides))
-        ds = load_dataset(dataset) if dataset is not None else None
+        if judgments:  # the list over its dataset: the trainer reads it like any dataset (workbench/training.py)
+            from searchtune.workbench.training import load_for_training
+
+            dataset, ds, judgment_info = load_for_training(judgments, dataset, split)
+        else:
+            ds = load_dataset(dataset) if dataset is not None else None
         retriever = None
         if ds is not None:
             from searchtune.search.client import search_client
@@ -86,6 +94,8 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
             retriever = BM25Retriever(client, index, parse_fields(cfg.fields))
         inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, retriever=retriever,
                                 split=split)
+        if judgments:
+            inputs.info["judgments"] = judgment_info  # kept in training.json, so in the registry card
     except (DatasetError, FileNotFoundError) as exc:
         fail(str(exc))
     except CLUSTER_ERRORS as exc:
@@ -149,11 +159,12 @@ def embed_command(
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
     keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
+    judgments: JudgmentsOpt = None,
 ) -> None:
     """Fine-tune an embedding model (multiple-negatives ranking with BM25 hard negatives). The default for small data."""
     _run("embed", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
-         time_cap_minutes=time_cap_minutes,
+         time_cap_minutes=time_cap_minutes, judgments=judgments,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)
@@ -170,11 +181,12 @@ def rerank_command(
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
     keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
+    judgments: JudgmentsOpt = None,
 ) -> None:
     """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives."""
     _run("rerank", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
-         time_cap_minutes=time_cap_minutes,
+         time_cap_minutes=time_cap_minutes, judgments=judgments,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)

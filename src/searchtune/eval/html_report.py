@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -24,9 +24,11 @@ CAPTIONS = {"metrics": "Relevance by system (higher is better)",
             "latency": "Search latency through the gateway"}
 
 
-def environment() -> Environment:
-    """The template environment every searchtune page uses (autoescaped, strict about missing values)."""
-    return Environment(loader=PackageLoader("searchtune.eval", "templates"),
+def environment(*packages: str) -> Environment:
+    """The template environment every searchtune page uses (autoescaped, strict about missing values). ``packages``
+    (e.g. ``"searchtune.workbench"``) add their own ``templates`` folders in front of the shared layout and macros."""
+    loaders = [PackageLoader(package, "templates") for package in (*packages, "searchtune.eval")]
+    return Environment(loader=ChoiceLoader(loaders),
                        autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
                        trim_blocks=True, lstrip_blocks=True)
 
