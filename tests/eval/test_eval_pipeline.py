@@ -26,7 +26,8 @@ TOP_K = 10
 def stack(es, es_url: str, datasets_dir: Path, base_model_path: str):
     ds = load_dataset(datasets_dir / "cranfield")
     build_index(es, INDEX, ds.corpus.values(), total=len(ds.corpus), recreate=True)
-    server = start_server_process(base_model_path, backend="torch", extra_args=["--max-length", "128", "--precision", "fp32"])
+    server = start_server_process(base_model_path, backend="torch", env={"SEARCHTUNE_SERVE_MODEL_NAMES": "minilm"},
+                                  extra_args=["--max-length", "128", "--precision", "fp32"])
     gateway = start_gateway_process(es_url, extra_args=["--pipeline-index", "t-evalpipe-pipelines", "--timeout", "60"],
                                     admin_key="t-evalpipe-admin")
     body = {"request_processors": [{"neural_rerank": {"model_id": "minilm", "endpoint": f"{server.url}/v1/rerank",

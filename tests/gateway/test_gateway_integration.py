@@ -77,6 +77,7 @@ def model_server(base_model_path: str):
 
     # torch fp32: the same numerics as the in-process scorer the parity test compares with (auto may pick ONNX int8)
     server = start_server_process(base_model_path, port=0, api_key=SECRET, backend="torch",
+                                  env={"SEARCHTUNE_SERVE_MODEL_NAMES": "custom-rerank-v1,t-gw-m1"},  # pipelines' model_id
                                   extra_args=["--max-length", "128", "--precision", "fp32"])
     yield server
     server.stop()

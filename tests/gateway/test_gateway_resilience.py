@@ -31,7 +31,8 @@ DOCS_PIPELINE = {"description": "Neural rerank via Bailian", "request_processors
 
 
 def _serve(base_model_path: str, port: int = 0):
-    return start_server_process(base_model_path, port=port, extra_args=["--max-documents", str(MAX_DOCUMENTS),
+    return start_server_process(base_model_path, port=port, env={"SEARCHTUNE_SERVE_MODEL_NAMES": "custom-rerank-v1"},
+                                extra_args=["--max-documents", str(MAX_DOCUMENTS),
                                                                         "--max-length", "128"])
 
 

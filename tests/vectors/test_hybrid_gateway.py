@@ -26,6 +26,7 @@ def embed_server(base_model_path: str):
     from searchtune.serve.process import start_server_process
 
     server = start_server_process(base_model_path, port=0, backend="torch",
+                                  env={"SEARCHTUNE_SERVE_MODEL_NAMES": "all-MiniLM-L6-v2"},  # the pipelines' model_id
                                   extra_args=["--max-length", str(MAX_LENGTH), "--precision", "fp32"])
     yield server
     server.stop()
