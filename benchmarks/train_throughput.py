@@ -4,8 +4,8 @@ Each setting trains the real base model through ``train_embedder`` (the code pat
 SciFact train pairs for a bounded number of steps, in its own process (OpenMP reads its wait policy once per
 process, and each process's peak memory is its own). The first step builds kernels and is not timed.
 
-- old: cached MNRL (mini-batch 16), random no-duplicate batches, the model's attention dropout (0.1), libgomp's
-  default wait policy (spin, then sleep): what the quickstart ran before issue 15;
+- old: cached MNRL (mini-batch 16), random no-duplicate batches, the model's attention dropout (0.1, given
+  explicitly), libgomp's default wait policy (spin, then sleep): what the quickstart ran before issue 15;
 - new: the defaults (loss 'auto' from the memory estimate, length-grouped batches, attention dropout off, passive
   OpenMP wait, threads fixed from the CPU set).
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 SETTINGS = {
     "old": {"overrides": {"loss": "cached-mnrl", "mini_batch_size": 16, "group_by_length": False,
-                          "attention_dropout": None}, "env": {"OMP_WAIT_POLICY": ""}},
+                          "attention_dropout": 0.1}, "env": {"OMP_WAIT_POLICY": ""}},
     "new": {"overrides": {}, "env": {}},
 }
 EPOCH_TRIPLETS = 828
@@ -70,12 +70,15 @@ def child(name: str, opts) -> dict:
 
         def __init__(self, path: Path):
             self.ends: list[float] = []
+            self.cpu: list[float] = []  # process CPU seconds at each step end
             self.path = path
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("")
 
         def on_step_end(self, args, state, control, **kwargs):
             self.ends.append(time.perf_counter())
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.cpu.append(usage.ru_utime + usage.ru_stime)
             with open(self.path, "a") as out:
                 out.write(f"{self.ends[-1]}\n")
 
@@ -91,7 +94,10 @@ def child(name: str, opts) -> dict:
     steps = len(clock.ends) - 1
     record = outcome.record
     pairs_per_step = config.batch_size * (1 + config.num_negatives)
+    cpu_per_step = (clock.cpu[-1] - clock.cpu[0]) / steps
+    threads = record["throughput"]["threads"]
     return {"setting": name, "loss": record["config"]["loss"], "steps_timed": steps, "seconds": round(timed, 1),
+            "cpu_seconds_per_step": round(cpu_per_step, 1), "idle_step_seconds_estimate": cpu_per_step / threads,
             "steps_per_second": steps / timed, "pairs_per_second": steps * pairs_per_step / timed,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             "share_of_peak": record["throughput"].get("share_of_peak"),
@@ -166,6 +172,8 @@ def main() -> None:
             print(f"{name:<8} ERROR {r['error']}")
             continue
         r["epoch_seconds"] = steps_per_epoch / r["steps_per_second"]
+        if r.get("idle_step_seconds_estimate"):
+            r["idle_epoch_seconds_estimate"] = steps_per_epoch * r["idle_step_seconds_estimate"]
         print(f"{name:<8} {r['loss']:<12} {r['steps_per_second']:>8.3f} {r['pairs_per_second']:>8.2f} "
               f"{r['peak_rss_gib']:>7.2f}Gi {r['share_of_peak'] or 0:>14.3f} {r['epoch_seconds']:>12.0f} s"
               + (f"  (cut by the {opts.timeout}s timeout after {r['steps_finished']} steps)" if r.get("cut_by_timeout")
@@ -176,6 +184,11 @@ def main() -> None:
         print(f"new / old pairs/s: {ratio:.2f}x; SciFact epoch ({steps_per_epoch} steps) with the new settings: "
               f"{epoch / 60:.1f} min (target <= {TARGET_EPOCH_SECONDS / 60:.0f} min: "
               f"{'met' if epoch <= TARGET_EPOCH_SECONDS else 'NOT met'})")
+    for name, r in results.items():
+        if r.get("idle_epoch_seconds_estimate"):
+            print(f"{name}: {r['cpu_seconds_per_step']:.0f} CPU s per step; on an idle machine with "
+                  f"{r['threads']} threads an epoch would take about {r['idle_epoch_seconds_estimate'] / 60:.1f} min "
+                  "(CPU time / threads: an estimate; spinning OpenMP threads inflate it for 'old')")
     print(f"load before: {load_before}\nload after:  {load_after}\n"
           "the machine is shared: these figures are lower bounds for an idle machine")
     if opts.json:
