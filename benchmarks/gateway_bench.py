@@ -153,7 +153,9 @@ def main() -> None:
     es.bulk(operations=operations, refresh=True)
     result: dict = {"es_url": args.es_url, "docs": len(docs)}
     try:
-        with start_gateway_process(args.es_url, port=0, extra_args=["--pipeline-index", pipelines]) as gateway:
+        admin_key = uuid.uuid4().hex
+        with start_gateway_process(args.es_url, port=0, extra_args=["--pipeline-index", pipelines],
+                                   admin_key=admin_key) as gateway:
             result["latency_no_rerank"] = latency(args.es_url, gateway.url, index, queries, args.requests, args.warmup)
             result["throughput_no_rerank"] = throughput(args.es_url, gateway.url, index, queries,
                                                         args.throughput_requests, args.cap_seconds)
@@ -164,7 +166,8 @@ def main() -> None:
                 with start_server_process(default_base_model(), port=0, extra_args=["--max-length", "128"]) as server:
                     pipeline = {"request_processors": [{"neural_rerank": {
                         "endpoint": f"{server.url}/v1/rerank", "top_k": 10, "timeout_ms": 5000}}]}
-                    httpx.put(f"{gateway.url}/_search/pipeline/bench", json=pipeline).raise_for_status()
+                    httpx.put(f"{gateway.url}/_search/pipeline/bench", json=pipeline,
+                              headers={"X-Searchtune-Admin-Key": admin_key}).raise_for_status()
                     result["latency_rerank_top10"] = latency(args.es_url, gateway.url, index, queries,
                                                              max(20, args.requests // 10), 5,
                                                              params={"search_pipeline": "bench"})

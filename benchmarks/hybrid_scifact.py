@@ -167,11 +167,13 @@ def main() -> None:
                                   extra_args=["--max-length", str(args.max_length), *precision])
     pipelines = f"b-hy-pipelines-{uuid.uuid4().hex[:6]}"
     try:
-        with start_gateway_process(args.es_url, port=0, timeout_s=2.0,
+        admin_key = uuid.uuid4().hex
+        with start_gateway_process(args.es_url, port=0, timeout_s=2.0, admin_key=admin_key,
                                    extra_args=["--pipeline-index", pipelines]) as gateway:
             httpx.put(f"{gateway.url}/_search/pipeline/hybrid", json={"request_processors": [{"hybrid": {
                 "endpoint": f"{server.url}/v1/embeddings", "k": 100, "num_candidates": 200,
-                "fusion": {"method": "linear", "weight": weight}, "timeout_ms": 2000}}]}).raise_for_status()
+                "fusion": {"method": "linear", "weight": weight}, "timeout_ms": 2000}}]},
+                      headers={"X-Searchtune-Admin-Key": admin_key}).raise_for_status()
             through = search_through_pipeline(gateway.url, alias, "hybrid", test_q, fields=FIELDS, size=100)
             assert not through.errors, list(through.errors.values())[:2]
             bm25 = evaluate(test_qrels, bm25_test).aggregate

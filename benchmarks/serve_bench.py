@@ -1,7 +1,10 @@
 """Serving benchmark: pairs/s and p50/p99 latency for reranking 50 SciFact documents per request, at concurrency
 1, 8 and 32, for (a) a naive FastAPI + CrossEncoder.predict handler, (b) `searchtune serve` torch fp32 and bf16,
 (c) `searchtune serve` ONNX int8, (d) Infinity (`infinity-emb`, from a separate venv) when it is installed; plus
-NDCG@10 on SciFact test for bf16 and int8 vs fp32, and each server's resident memory with the model loaded.
+NDCG@10 on SciFact test for bf16 and int8 vs fp32, each server's resident memory with the model loaded, and
+`/health` latency (p50/p99/max) of our server while three 9 MB requests are tokenized and scored.
+The load average (`/proc/loadavg`) is printed before and after every system: on a shared machine it says how much
+of the CPU the figures had.
 
 Everything runs in one process tree on one machine, on the same model and the same requests, one server at a time.
 The documents are BM25's top 50 from the ``scifact`` index when Elasticsearch answers (else judged documents padded
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 DOCS_PER_REQUEST = 50
 INFINITY_BIN = Path(os.environ.get("INFINITY_BIN", "/tmp/infvenv/bin/infinity_emb"))
@@ -211,20 +215,63 @@ def infinity_parse(body):
     return {r["index"]: r["relevance_score"] for r in body["results"]}
 
 
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+async def health_probe(url: str, huge: int = 3, seconds: float = 30.0) -> dict:
+    """``/health`` latency for ``seconds`` while ``huge`` requests of 900 x 10k-character documents are in flight
+    (issue 12: the event loop must not stall while they are tokenized and queued); then the huge requests are
+    abandoned (the client disconnects; their budget ends them on the server)."""
+    doc = ("bone density vitamin fracture trial " * 300)[:10_000]
+    body = json.dumps({"query": "vitamin d", "texts": [doc] * 900}).encode()
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=seconds + 600) as client:
+        tasks = [asyncio.create_task(client.post("/rerank", content=body,
+                                                 headers={"content-type": "application/json"}))
+                 for _ in range(huge)]
+        deadline = time.perf_counter() + seconds
+        async with httpx.AsyncClient(base_url=url, timeout=60) as probe:
+            while not all(t.done() for t in tasks) and time.perf_counter() < deadline:
+                start = time.perf_counter()
+                await probe.get("/health")
+                latencies.append(time.perf_counter() - start)
+                await asyncio.sleep(0.02)
+        statuses = [t.result().status_code if t.done() and not t.exception() else "in flight" for t in tasks]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    latencies.sort()
+    return {"probes": len(latencies), "seconds": seconds, "huge_requests": statuses,
+            "p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000, 1),
+            "max_ms": round(latencies[-1] * 1000, 1)}
+
+
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cross-encoder", help="Cross-encoder folder (default: MiniLM + untrained head).")
-    parser.add_argument("--max-length", type=int, default=128,
-                        help="Tokens per (query, document) pair for every system (128 keeps a 2-core run short).")
+    parser.add_argument("--max-length", type=int, default=256,
+                        help="Tokens per (query, document) pair for every system.")
     parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--requests", type=int, default=64, help="Requests per point (c=1 uses an eighth).")
+    parser.add_argument("--requests", type=int, default=64,
+                        help="Requests per point (c=1 uses an eighth, at least 4; c=32 at least 32).")
     parser.add_argument("--time-cap", type=float, default=60.0, help="Seconds per point at most.")
     parser.add_argument("--ndcg-queries", type=int, default=100, help="Test queries for NDCG (0 = all 300).")
     parser.add_argument("--ce-ndcg", action="store_true",
                         help="Also NDCG of the cross-encoder per backend (default only with --cross-encoder).")
     parser.add_argument("--systems", default="naive,torch-fp32,torch-bf16,onnx-int8,infinity")
     parser.add_argument("--skip-embedding-ndcg", action="store_true")
+    parser.add_argument("--c32-only", default="",
+                        help="Systems measured at the highest concurrency only (baselines on a busy machine).")
+    parser.add_argument("--health-probe", default="torch-bf16",
+                        help="System whose /health is probed under huge requests ('' to skip).")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="Only the /health probe of --health-probe (no load points, no NDCG).")
     parser.add_argument("--embedding-backends", default="torch-fp32,torch-bf16,onnx-int8",
                         help="Backends for the embedding-model NDCG (in-process, same code as the server).")
     parser.add_argument("--es-url", default=os.environ.get("SEARCHTUNE_ES_URL", "http://127.0.0.1:9200"))
@@ -285,7 +332,7 @@ def main() -> None:
             print(f"infinity: skipped ({INFINITY_BIN} not found; pip install infinity-emb[server] into a venv)")
             results["systems"][name] = {"skipped": "not installed"}
             continue
-        print(f"\n== {name}", flush=True)
+        print(f"\n== {name}  (load average before: {load_average()})", flush=True)
         try:
             server = systems[name](free_port())
         except Exception as exc:
@@ -297,8 +344,8 @@ def main() -> None:
             path, body_fn, parse_fn = "/rerank", infinity_body("ce"), infinity_parse
         entry: dict = {"points": []}
         try:
-            for c in levels:
-                n = max(args.requests // 8, 8) if c == 1 else args.requests
+            for c in ([] if args.probe_only else [max(levels)] if name in args.c32_only.split(",") else levels):
+                n = max(args.requests // 8, 4) if c == 1 else max(args.requests, c)
                 point = asyncio.run(measure(server.url, path, body_fn, requests, texts, c, n, args.time_cap))
                 entry["points"].append(point)
                 print(f"  c={c:>2}: {point['pairs_per_s']:>8.1f} pairs/s  p50 {point['p50_ms']:>8.1f} ms  "
@@ -306,6 +353,9 @@ def main() -> None:
                       flush=True)
             entry["rss_mb"] = round(rss_mb(server.process.pid if hasattr(server, "process") else server.pid), 1)
             print(f"  resident memory: {entry['rss_mb']} MB", flush=True)
+            if name == args.health_probe:
+                entry["health_under_huge_requests"] = asyncio.run(health_probe(server.url))
+                print(f"  /health while 3 x 9 MB requests run: {entry['health_under_huge_requests']}", flush=True)
             if name in ("torch-fp32", "torch-bf16", "onnx-int8") and (args.ce_ndcg or args.cross_encoder):
                 run = asyncio.run(rerank_run(server.url, path, body_fn, parse_fn, ndcg_requests, texts))
                 results["ndcg@10"][f"cross-encoder/{name}"] = round(evaluate(qrels, run).aggregate["NDCG@10"], 4)
@@ -316,9 +366,11 @@ def main() -> None:
             entry["error"] = f"{type(exc).__name__}: {exc}"
         finally:
             server.stop()
+        entry["load_average_after"] = load_average()
+        print(f"  load average after: {entry['load_average_after']}", flush=True)
         results["systems"][name] = entry
 
-    if not args.skip_embedding_ndcg:
+    if not args.skip_embedding_ndcg and not args.probe_only:
         embedding_ndcg(results, ndcg_requests, texts, qrels, args.max_length, home, args.embedding_backends.split(","))
     summarize(results)
     if args.json:
@@ -332,6 +384,7 @@ def embedding_ndcg(results, requests, texts, qrels, max_length, home, labels) ->
     from searchtune.eval.metrics import evaluate
     from searchtune.models import default_base_model
     from searchtune.serve.backends import load_backend
+    from searchtune.serve.vectors import unit_rows
 
     for label, kwargs in (("torch-fp32", dict(backend="torch", precision="fp32")),
                           ("torch-bf16", dict(backend="torch", precision="bf16")),
@@ -340,8 +393,8 @@ def embedding_ndcg(results, requests, texts, qrels, max_length, home, labels) ->
             continue
         backend = load_backend(default_base_model(), max_length=max_length, **kwargs)
         run = {}
-        for qid, q, ids in requests:
-            vectors = backend.run([q, *[texts[d] for d in ids]])
+        for qid, q, ids in requests:  # the server's path: tokenize once, run from ids, cosine of unit vectors
+            vectors = unit_rows(np.asarray(backend.run(backend.tokenizer.texts([q, *[texts[d] for d in ids]]))))
             run[qid] = {d: float(vectors[i + 1] @ vectors[0]) for i, d in enumerate(ids)}
         results["ndcg@10"][f"embedding/{label}"] = round(evaluate(qrels, run).aggregate["NDCG@10"], 4)
         print(f"  NDCG@10 (MiniLM embedding, {label}): {results['ndcg@10'][f'embedding/{label}']}", flush=True)
@@ -355,6 +408,11 @@ def summarize(results: dict) -> None:
                 return p["pairs_per_s"]
         return None
 
+    print("\n== summary: pairs/s (p50 / p99 ms) per concurrency")
+    for name, entry in results["systems"].items():
+        cells = [f"c={p['concurrency']}: {p['pairs_per_s']} ({p['p50_ms']:.0f} / {p['p99_ms']:.0f})"
+                 for p in entry.get("points", [])]
+        print(f"  {name:<11} " + ("  ".join(cells) or entry.get("skipped", entry.get("error", "no figures"))))
     print("\n== summary (pairs/s at concurrency 32)")
     naive, inf = at("naive", 32), at("infinity", 32)
     ours = {n: at(n, 32) for n in ("torch-fp32", "torch-bf16", "onnx-int8") if at(n, 32)}

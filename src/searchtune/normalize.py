@@ -7,7 +7,7 @@ so it must add nothing to a fused score rather than lift every document by the f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 #: What every score of a constant list becomes.
 CONSTANT_LIST_VALUE = 0.0
@@ -23,3 +23,8 @@ def minmax(scores: Sequence[float]) -> list[float]:
     if span <= _NO_SPREAD:
         return [CONSTANT_LIST_VALUE] * len(scores)
     return [(s - low) / span for s in scores]
+
+
+def minmax_by_id(scores: Mapping[str, float]) -> dict[str, float]:
+    """One query's scores keyed by document id, through :func:`minmax` (the same constants, the same ids)."""
+    return dict(zip(scores, minmax(list(scores.values()))))

@@ -86,7 +86,6 @@ def progress(description: str, total: int | None, interval: float | None = None,
             yield advance
         return
     lines = _LogLines(description, total, log_interval() if interval is None else interval)
-    log.info("%s: started%s", description, f" ({total} to do)" if total else "")
     yield lines.advance
     elapsed = time.monotonic() - lines.started
     log.info("%s: done %d%s in %s%s", description, lines.done, f"/{total}" if total else "", _duration(elapsed),

@@ -23,6 +23,7 @@ eval/remote.py). Every failure becomes a :class:`RerankError` with a short machi
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -131,6 +132,35 @@ def _retryable(exc: BaseException) -> bool:
     return exc.reason in ("connect_error", "http_429") or exc.reason.startswith("http_5")
 
 
+def check_http_url(value: str) -> str:
+    """Pipeline validators: a model endpoint must be an http(s) URL with a host."""
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+async def post_to_model(http: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str],
+                        timeout: float) -> httpx.Response:
+    """One POST to a model endpoint (rerank or embed); transport trouble and HTTP errors become RerankError reasons."""
+    try:
+        response = await http.post(url, json=body, headers=headers, timeout=timeout)
+    except httpx.TimeoutException as exc:
+        raise RerankError("timeout", f"no answer from {url} within {timeout:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise RerankError("connect_error", f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 400:
+        raise RerankError(f"http_{response.status_code}", response.text[:300])
+    return response
+
+
+def json_payload(response: httpx.Response) -> Any:
+    """The answer's JSON, or RerankError("bad_response")."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RerankError("bad_response", f"not JSON: {response.text[:200]}") from exc
+
+
 class RerankClient:
     """The one rerank client (async core): pooled HTTP, every dialect, retries with exponential backoff (tenacity)
     on 429/5xx/refused connections, all inside the call's ``timeout``. The gateway uses it as is, with the per-search
@@ -182,18 +212,8 @@ class RerankClient:
 
     async def _attempt(self, url: str, endpoint: str, body: dict[str, Any], headers: dict[str, str] | None,
                        timeout: float, count: int) -> list[float]:
-        try:
-            response = await self._http.post(url, json=body, headers=headers or {}, timeout=timeout)
-        except httpx.TimeoutException as exc:
-            raise RerankError("timeout", f"no answer from {endpoint} within {timeout:g}s") from exc
-        except httpx.HTTPError as exc:
-            raise RerankError("connect_error", f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            raise RerankError(f"http_{response.status_code}", response.text[:300])
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise RerankError("bad_response", f"not JSON: {response.text[:200]}") from exc
+        response = await post_to_model(self._http, url, body, headers or {}, timeout)
+        payload = json_payload(response)
         return parse_scores(payload, count)
 
 

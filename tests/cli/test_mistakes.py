@@ -111,11 +111,11 @@ def test_es_connect_to_no_cluster(cli, one_error, dead_url: str) -> None:
 def test_missing_split_suggests_the_option(cli, one_error, datasets_dir: Path, tmp_path: Path) -> None:
     cran = str(datasets_dir / "cranfield")
     split = cli("data", "split", cran, str(tmp_path / "out"))
-    one_error(split, "no 'train' judgments (available: test)", "pass --source-split test")
+    one_error(split, "no split 'train' (available: test)", "pass --source-split test")
     train = cli("train", "embed", "--dataset", cran, "--index", "cranfield", "-o", str(tmp_path / "m"))
-    one_error(train, "no 'train' judgments", "pass --split test")
+    one_error(train, "no split 'train'", "pass --split test")
     evaluated = cli("eval", cran, "--index", "cranfield", "--split", "dev")
-    one_error(evaluated, "no 'dev' judgments", "pass --split test")
+    one_error(evaluated, "no split 'dev'", "pass --split test")
 
 
 def test_stage_names_the_dataset_not_its_layout_folder(cli, one_error, mini_dataset: Path, tmp_path: Path) -> None:

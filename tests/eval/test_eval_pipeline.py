@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from searchtune.cli.main import app
 from searchtune.data import load_dataset
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.gateway.process import start_gateway_process
 from searchtune.search.indexing import build_index
 from searchtune.serve.process import start_server_process
@@ -26,10 +27,12 @@ def stack(es, es_url: str, datasets_dir: Path, base_model_path: str):
     ds = load_dataset(datasets_dir / "cranfield")
     build_index(es, INDEX, ds.corpus.values(), total=len(ds.corpus), recreate=True)
     server = start_server_process(base_model_path, backend="torch", extra_args=["--max-length", "128", "--precision", "fp32"])
-    gateway = start_gateway_process(es_url, extra_args=["--pipeline-index", "t-evalpipe-pipelines", "--timeout", "60"])
+    gateway = start_gateway_process(es_url, extra_args=["--pipeline-index", "t-evalpipe-pipelines", "--timeout", "60"],
+                                    admin_key="t-evalpipe-admin")
     body = {"request_processors": [{"neural_rerank": {"model_id": "minilm", "endpoint": f"{server.url}/v1/rerank",
                                                       "field": "query_text", "top_k": TOP_K}}]}
-    httpx.put(f"{gateway.url}/_search/pipeline/minilm-rerank", json=body, timeout=30).raise_for_status()
+    httpx.put(f"{gateway.url}/_search/pipeline/minilm-rerank", json=body, timeout=30,
+              headers={ADMIN_KEY_HEADER: "t-evalpipe-admin"}).raise_for_status()
     yield gateway
     gateway.stop()
     server.stop()

@@ -38,6 +38,17 @@ def test_report_numbers_and_significance(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_warnings_come_first(tmp_path: Path) -> None:
+    data = ReportInput(title="t", dataset="synthetic", split="test",
+                       systems={"BM25": evaluate(QRELS, BASE), "fine-tuned": evaluate(QRELS, BETTER)},
+                       warnings=["the time budget of 60s cut training at step 12 of 52"])
+    paths = write_report(data, tmp_path)
+    lines = paths["md"].read_text().splitlines()
+    assert lines[2] == "> **Warning:** the time budget of 60s cut training at step 12 of 52"
+    assert json.loads(paths["json"].read_text())["warnings"] == data.warnings
+    assert "Warning:" not in _report(tmp_path / "plain")["md"].read_text()
+
+
 def test_report_needs_two_systems(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least two systems"):
         _report(tmp_path, systems={"BM25": evaluate(QRELS, BASE)})

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.gateway.process import start_gateway_process
 
 GUIDE_PIPELINE = {"description": "Neural rerank via Bailian", "request_processors": [{"neural_rerank": {
@@ -22,6 +23,8 @@ GUIDE_PIPELINE = {"description": "Neural rerank via Bailian", "request_processor
     "top_k": 10, "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}}]}
 GUIDE_QUERY = {"query": {"multi_match": {"query": "enterprise storage", "fields": ["title^2", "desc"]}}, "size": 5}
 SECRET = "sk-t-gw-" + uuid.uuid4().hex  # the gateway's BAILIAN_API_KEY; must never reach the cluster or a GET
+ADMIN_KEY = "t-gw-admin-" + uuid.uuid4().hex
+ADMIN = {ADMIN_KEY_HEADER: ADMIN_KEY}  # pipeline writes need the gateway's admin key
 
 #: A small product catalog (the guide's scenario): several documents match "enterprise storage" in BM25.
 PRODUCTS = [
@@ -69,13 +72,6 @@ def catalog(es: Elasticsearch, scifact_dir: Path):
 
 
 @pytest.fixture(scope="module")
-def pipeline_index(es: Elasticsearch):
-    name = f"t-gw-pipelines-{uuid.uuid4().hex[:8]}"
-    yield name
-    es.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
 def model_server(base_model_path: str):
     from searchtune.serve.process import start_server_process
 
@@ -87,10 +83,12 @@ def model_server(base_model_path: str):
 
 
 def _gateway(es_url: str, pipeline_index: str, *extra: str):
+    """The guide's ``$BAILIAN_API_KEY`` is allowed by adding its prefix to the default one (``--secret-prefix``)."""
     return start_gateway_process(es_url, port=0, timeout_s=5.0,
                                  extra_args=["--pipeline-index", pipeline_index, "--breaker-failures", "2",
-                                             "--breaker-reset", "30", *extra],
-                                 env={"BAILIAN_API_KEY": SECRET})
+                                             "--breaker-reset", "30", "--secret-prefix", "SEARCHTUNE_SECRET_",
+                                             "--secret-prefix", "BAILIAN_", *extra],
+                                 env={"BAILIAN_API_KEY": SECRET, "SEARCHTUNE_GATEWAY_ADMIN_KEY": ADMIN_KEY})
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +129,18 @@ def test_plain_requests_are_proxied_for_elasticsearch_py(gateway, es, catalog):
 
 
 def test_pipeline_validation_and_secrets(gateway, es, pipeline_index):
-    with httpx.Client(base_url=gateway.url) as http:
+    with httpx.Client(base_url=gateway.url, headers=ADMIN) as http:
         bad = http.put("/_search/pipeline/t-gw-bad", json={"request_processors": [{"neural_rerank": {
             "endpoint": "http://127.0.0.1:1/v1/rerank", "top_k": -1}}]})
         assert bad.status_code == 400 and "request_processors[0].neural_rerank.top_k" in bad.text
-        assert http.put("/_search/pipeline/t-gw-secret", json=GUIDE_PIPELINE).json() == {"acknowledged": True}
+        # the guide's placeholder host is not an allowed endpoint (loopback only by default)
+        refused = http.put("/_search/pipeline/t-gw-secret", json=GUIDE_PIPELINE)
+        assert refused.status_code == 400 and "request_processors[0].neural_rerank.endpoint" in refused.text
+        local = json.loads(json.dumps(GUIDE_PIPELINE))
+        local["request_processors"][0]["neural_rerank"]["endpoint"] = "http://127.0.0.1:1/api/v1/services/rerank"
+        assert http.put("/_search/pipeline/t-gw-secret", json=local).json() == {"acknowledged": True}
         shown = http.get("/_search/pipeline/t-gw-secret")
-        assert shown.json()["t-gw-secret"] == GUIDE_PIPELINE  # the $VAR reference, verbatim
+        assert shown.json()["t-gw-secret"] == local  # the $VAR reference, verbatim
         assert SECRET not in shown.text
         stored = es.get(index=pipeline_index, id="pipeline:t-gw-secret")
         assert SECRET not in json.dumps(stored.body) and "$BAILIAN_API_KEY" in json.dumps(stored.body)
@@ -149,7 +152,7 @@ def test_pipeline_validation_and_secrets(gateway, es, pipeline_index):
 def test_dead_endpoint_falls_back_with_flag_then_opens_circuit(gateway, es, catalog):
     dead = {"request_processors": [{"neural_rerank": {"endpoint": "http://127.0.0.1:9/v1/rerank", "top_k": 10}}]}
     direct = es.search(index=catalog, **GUIDE_QUERY)
-    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+    with httpx.Client(base_url=gateway.url, timeout=30, headers=ADMIN) as http:
         assert http.put("/_search/pipeline/t-gw-dead", json=dead).status_code == 200
         reasons = []
         for _ in range(3):
@@ -219,7 +222,7 @@ def test_msearch_through_gateway_matches_in_process_rerank(gateway, model_server
         pipeline = {"request_processors": [{"neural_rerank": {
             "endpoint": f"{model_server.url}/v1/rerank", "top_k": top_k, "timeout_ms": 60000,
             "headers": {"Authorization": "Bearer $BAILIAN_API_KEY"}}}]}
-        with httpx.Client(base_url=gateway.url, timeout=60) as http:
+        with httpx.Client(base_url=gateway.url, timeout=60, headers=ADMIN) as http:
             assert http.put("/_search/pipeline/t-gw-eval", json=pipeline).status_code == 200
             assert http.put(f"/_searchtune/default_pipeline/{index}", json={"pipeline": "t-gw-eval"}).status_code == 200
         through = Elasticsearch(gateway.url, request_timeout=120)
@@ -235,8 +238,8 @@ def test_msearch_through_gateway_matches_in_process_rerank(gateway, model_server
         bm25_only = evaluate({q: qrels[q] for q in queries}, run).aggregate
         assert any(abs(bm25_only[m] - in_process[m]) > 1e-6 for m in in_process)  # the rerank did change the ranking
     finally:
-        httpx.delete(f"{gateway.url}/_searchtune/default_pipeline/{index}")
-        httpx.delete(f"{gateway.url}/_search/pipeline/t-gw-eval")
+        httpx.delete(f"{gateway.url}/_searchtune/default_pipeline/{index}", headers=ADMIN)
+        httpx.delete(f"{gateway.url}/_search/pipeline/t-gw-eval", headers=ADMIN)
         es.indices.delete(index=index, ignore_unavailable=True)
 
 
@@ -246,7 +249,7 @@ def test_vendor_guide_flow_end_to_end(gateway, model_server, es, es_url, catalog
     pipeline = json.loads(json.dumps(GUIDE_PIPELINE))
     pipeline["request_processors"][0]["neural_rerank"]["endpoint"] = f"{model_server.url}/api/v1/services/rerank"
     direct = es.search(index=catalog, **{**GUIDE_QUERY, "size": 10})
-    with httpx.Client(base_url=gateway.url, timeout=60) as http:
+    with httpx.Client(base_url=gateway.url, timeout=60, headers=ADMIN) as http:
         assert http.put("/_search/pipeline/bailian-rerank", json=pipeline).json() == {"acknowledged": True}
         r = http.request("GET", f"/{catalog}/_search?search_pipeline=bailian-rerank", json=GUIDE_QUERY)
         assert r.status_code == 200, r.text

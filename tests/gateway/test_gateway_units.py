@@ -50,15 +50,16 @@ def test_invalid_pipelines_name_the_field(body, needle):
     assert needle in str(info.value)
 
 
-def test_headers_resolved_at_call_time_and_redacted_on_show():
-    headers = {"Authorization": "Bearer $BAILIAN_API_KEY", "X-Team": "${TEAM}"}
-    assert resolve_headers(headers, {"BAILIAN_API_KEY": "sk-1", "TEAM": "search"}) == {
-        "Authorization": "Bearer sk-1", "X-Team": "search"}
+def test_headers_resolved_at_call_time_allow_listed_only_and_redacted_on_show():
+    headers = {"Authorization": "Bearer $SEARCHTUNE_SECRET_BAILIAN", "X-Team": "${SEARCHTUNE_SECRET_TEAM}",
+               "X-Home": "${HOME}"}
+    env = {"SEARCHTUNE_SECRET_BAILIAN": "sk-1", "SEARCHTUNE_SECRET_TEAM": "search", "HOME": "/root"}
+    assert resolve_headers(headers, env) == {"Authorization": "Bearer sk-1", "X-Team": "search"}  # never $HOME
     assert resolve_headers(headers, {}) == {}  # "Bearer " alone is dropped
-    shown = redact({"request_processors": [{"neural_rerank": {"headers": {"Authorization": "Bearer sk-live",
-                                                                          "X-Key": "$K", "Accept": "json"}}}]})
+    shown = redact({"request_processors": [{"neural_rerank": {"headers": {
+        "Authorization": "Bearer sk-live", "X-Key": "$K", "Accept": "json", "X-Auth": "Bearer ${SEARCHTUNE_SECRET_A}"}}}]})
     assert shown["request_processors"][0]["neural_rerank"]["headers"] == {
-        "Authorization": REDACTED, "X-Key": "$K", "Accept": "json"}
+        "Authorization": REDACTED, "X-Key": "$K", "Accept": REDACTED, "X-Auth": "Bearer ${SEARCHTUNE_SECRET_A}"}
 
 
 def test_query_text_rule_order():

@@ -10,7 +10,10 @@ import socket
 import httpx
 
 from searchtune.search import opensearch_ml as osml
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.gateway.process import start_gateway_process
+
+ADMIN_KEY = f"st8-admin-{os.getpid()}"
 
 QUERY = {"query": {"multi_match": {"query": "cancer cells tumour", "fields": ["title", "text"]}}, "size": 10}
 
@@ -34,9 +37,9 @@ def test_gateway_falls_back_where_opensearch_fails(opensearch_url, os_rerank_ser
         assert direct.status_code == 500
         assert "Error communicating with remote model: Connection refused" in direct.json()["error"]["reason"]
 
-        with start_gateway_process(opensearch_url, port=0, timeout_s=5.0,
+        with start_gateway_process(opensearch_url, port=0, timeout_s=5.0, admin_key=ADMIN_KEY,
                                    extra_args=["--pipeline-index", pipeline_index]) as gateway, \
-                httpx.Client(base_url=gateway.url, timeout=60) as http:
+                httpx.Client(base_url=gateway.url, timeout=60, headers={ADMIN_KEY_HEADER: ADMIN_KEY}) as http:
             assert http.get("/").json()["version"]["distribution"] == "opensearch"  # plain proxying
             for pipe, endpoint in (("st8-gw-dead", dead), ("st8-gw-live", os_rerank_server.url)):
                 spec = {"request_processors": [{"neural_rerank": {"endpoint": f"{endpoint}/v1/rerank", "top_k": 10}}]}

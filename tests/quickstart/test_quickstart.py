@@ -52,17 +52,27 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
     summary = json.loads((report / "report.json").read_text())
     systems = summary["systems"]
     assert list(systems)[0] == "BM25" and len(systems) == 2
+    assert "hybrid" in list(systems)[1]  # the embedder is deployed as hybrid retrieval
     assert all(s["num_queries"] == 8 for s in systems.values())
     assert all(0.0 <= s["NDCG@10"] <= 1.0 for s in systems.values())
     assert summary["latency_ms"]["count"] == 8
     assert summary["peak_memory_gib"] > 0.1
-    assert set(summary["stage_seconds"]) >= {"index", "train", "evaluate through gateway", "report"}
+    assert set(summary["stage_seconds"]) >= {"index", "train", "index vectors + tune weight",
+                                             "evaluate through gateway", "report"}
     md = (report / "report.md").read_text()
     assert "## Example queries" in md and "## Reproduce" in md
+    schedule = summary["training"]["schedule"]  # a fixed amount; the 4-minute cap did not cut it
+    assert schedule["planned_steps"] == schedule["steps_done"] == 4 and not schedule["cut_by_time_budget"]
+    assert "Warning:" not in md and summary["training"]["throughput"]["pairs_per_second"] > 0
     assert "report:" in first_run.output and "peak memory" in first_run.output
     # the model went through the registry and is what prod points at
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
     assert index["aliases"]["prod"] == 1
+    # the index searched through the pipeline holds that version's vectors
+    from searchtune.vectors.mapping import read_vector_meta
+
+    meta = read_vector_meta(dict(es.indices.get_mapping(index=INDEX)))
+    assert meta["model"]["id"] == "custom-rerank-v1@1" and meta["max_length"] == 64
 
 
 def test_report_numbers_equal_eval_of_the_same_index(first_run, workdir: Path, es_url: str, scifact_dir: Path) -> None:
@@ -89,8 +99,12 @@ def test_second_run_reuses_the_index(first_run, workdir: Path, es_url: str, scif
                                  "--es-url", es_url, "--index", INDEX, "--budget-minutes", "2",
                                  "--train-option", "max_steps=1", *TINY])
     assert result.exit_code == 0, result.output
-    assert "reused" in result.output
-    assert set(es.indices.get_alias(name=INDEX)) == concrete_before
+    assert "reused" in result.output  # the corpus was not indexed again; only the new version's vectors were built
+    from searchtune.vectors.mapping import read_vector_meta
+    from searchtune.vectors.versions import live_index
+
+    assert live_index(es, INDEX) not in concrete_before
+    assert read_vector_meta(dict(es.indices.get_mapping(index=INDEX)))["model"]["id"] == "custom-rerank-v1@2"
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
     assert index["aliases"]["prod"] == 2  # the new run registered version 2 and promoted it
 

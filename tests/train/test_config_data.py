@@ -16,7 +16,7 @@ TRIPLETS = [Triplet("q1", "p1", ["n1", "n2"], "1"), Triplet("q2", "p2", ["m1"], 
 
 
 def test_defaults_yaml_then_overrides(tmp_path: Path) -> None:
-    assert load_config("embed").loss == "mnrl" and load_config("rerank").num_negatives == 7
+    assert load_config("embed").loss == "auto" and load_config("rerank").num_negatives == 7
     path = tmp_path / "c.yaml"
     path.write_text("learning-rate: 0.001\nepochs: 2\nloss: listnet\n")
     cfg = load_config("rerank", path, {"epochs": 5, "seed": None})

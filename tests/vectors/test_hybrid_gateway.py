@@ -13,9 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from searchtune.data import load_dataset
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.gateway.process import start_gateway_process
 
 from .conftest import MAX_LENGTH
+
+ADMIN_KEY = "t-hy-admin-" + uuid.uuid4().hex  # pipeline writes need the gateway's admin key
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def embed_server(base_model_path: str):
 @pytest.fixture(scope="module")
 def gateway(es, es_url: str):
     pipelines = f"t-hy-pipelines-{uuid.uuid4().hex[:8]}"
-    with start_gateway_process(es_url, port=0, timeout_s=5.0,
+    with start_gateway_process(es_url, port=0, timeout_s=5.0, admin_key=ADMIN_KEY,
                                extra_args=["--pipeline-index", pipelines, "--breaker-failures", "50"]) as handle:
         yield handle
     es.indices.delete(index=pipelines, ignore_unavailable=True)
@@ -39,7 +42,7 @@ def gateway(es, es_url: str):
 
 @pytest.fixture(scope="module")
 def http(gateway):
-    with httpx.Client(base_url=gateway.url, timeout=60) as client:
+    with httpx.Client(base_url=gateway.url, timeout=60, headers={ADMIN_KEY_HEADER: ADMIN_KEY}) as client:
         yield client
 
 

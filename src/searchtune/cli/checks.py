@@ -23,7 +23,7 @@ def require_split(ds: Dataset, split: str, option: str) -> None:
     available = ds.splits
     hint = f"pass {option} {available[0]}" if len(available) == 1 else \
         f"pick one with {option} ({', '.join(available) or 'none available'})"
-    exit_with(f"{ds.source or ds.name}: no '{split}' judgments (available: {', '.join(available) or 'none'}); {hint}")
+    exit_with(f"{ds.source or ds.name}: no split '{split}' (available: {', '.join(available) or 'none'}); {hint}")
 
 
 def _mget(client, index: str, ids: list[str]) -> list[dict]:

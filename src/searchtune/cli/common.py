@@ -17,7 +17,10 @@ from searchtune.progress import STDERR
 console = STDERR
 out = Console()
 
-EsUrlOption = Annotated[str, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL",
+#: The cluster URL, named the same on every command: ``--es-url`` (historical) or ``--url``, env
+#: ``SEARCHTUNE_ES_URL``. Commands taking it work against Elasticsearch and OpenSearch alike (search_client picks
+#: the client library by asking the cluster what it is).
+EsUrlOption = Annotated[str, typer.Option("--es-url", "--url", envvar="SEARCHTUNE_ES_URL",
                                           help="Cluster URL (Elasticsearch or OpenSearch). Default: the local node.")]
 DEFAULT_ES = DEFAULT_ES_URL
 
@@ -40,6 +43,11 @@ def setup_logging(verbose: bool = False) -> None:
     # transformers keeps its own verbosity ("Some weights ... newly initialized"), read from the environment at
     # import; importing it here would slow every command down
     os.environ["TRANSFORMERS_VERBOSITY"] = "info" if verbose else "error"
+    # libraries' own tqdm bars ("Computing widget examples", datasets' map) next to ours; tqdm reads this at import
+    if verbose:
+        os.environ.pop("TQDM_DISABLE", None)
+    else:
+        os.environ["TQDM_DISABLE"] = "1"
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.set_verbosity(logging.DEBUG if verbose else logging.ERROR)
 

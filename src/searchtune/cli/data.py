@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
 from rich.markup import escape
 from rich.table import Table
 
@@ -178,7 +177,7 @@ def mine_command(
     from searchtune.data.examples import triplets_to_graded_pairs, write_graded_pairs
     from searchtune.data.loaders import load_dataset
     from searchtune.data.mining import MiningError, mine_negatives
-    from searchtune.search.client import es_client
+    from searchtune.search.client import CLUSTER_ERRORS, search_client
     from searchtune.search.retrieval import parse_fields
     from searchtune.search.retriever import BM25Retriever
 
@@ -193,7 +192,10 @@ def mine_command(
     if max_queries is not None:
         total = min(total, max_queries)
     work = output if out_format is OutFormat.triplets else output.with_name(output.name + ".triplets.jsonl")
-    client = es_client(es_url)
+    try:
+        client = search_client(es_url)
+    except CLUSTER_ERRORS as exc:
+        raise_cluster_error(exc, es_url, index, doing="connecting")
     require_index(client, index, es_url)
     try:
         with progress_bar(f"mining {ds.name}/{split}", total) as advance:
@@ -204,7 +206,7 @@ def mine_command(
                                     max_queries=max_queries)
     except MiningError as exc:
         _fail(str(exc))
-    except (ApiError, TransportError) as exc:
+    except CLUSTER_ERRORS as exc:
         raise_cluster_error(exc, es_url, index, doing=f"search on '{index}'")
     if out_format is OutFormat.pairs:
         count = write_graded_pairs(triplets_to_graded_pairs(result.triplets), output)

@@ -27,7 +27,8 @@ def connect(
     inference_id: Annotated[str, typer.Option(help="Name of the inference endpoint to create.")] = "custom-rerank-v1",
     service: Annotated[str, typer.Option(help="custom (8.19+/9.1+), alibabacloud-ai-search (8.16+) or "
                                               "hugging_face (8.19+/9.1+).")] = "custom",
-    es_url: Annotated[str | None, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL", help="Cluster URL.")] = None,
+    es_url: Annotated[str | None, typer.Option(
+        "--es-url", "--url", envvar="SEARCHTUNE_ES_URL", help="Cluster URL (Elasticsearch).")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="SEARCHTUNE_MODEL_API_KEY",
                                                 help="Key the cluster sends to the model server.")] = None,
     model_id: Annotated[str | None, typer.Option(help="Model name sent in the request (custom service).")] = None,

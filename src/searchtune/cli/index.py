@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
-
 from searchtune.cli.common import EsUrlOption, DEFAULT_ES, fail, out, progress_bar
 from searchtune.cli.errors import raise_cluster_error
 from searchtune.data import DatasetError, load_dataset
-from searchtune.search.client import es_client
+from searchtune.search.client import CLUSTER_ERRORS, search_client
 from searchtune.search.indexing import DEFAULT_ANALYZER, IndexExistsError, build_index, index_exists
 
 VectorsOption = Annotated[str | None, typer.Option(
@@ -46,7 +44,10 @@ def index_command(
         ds = load_dataset(dataset)
     except DatasetError as exc:
         fail(str(exc))
-    client = es_client(es_url)
+    try:
+        client = search_client(es_url)  # Elasticsearch (dense_vector) or OpenSearch (k-NN plugin)
+    except CLUSTER_ERRORS as exc:
+        raise_cluster_error(exc, es_url, index, doing="connecting")
     if vectors:
         _index_with_vectors(client, ds, index, recreate, analyzer, vectors, vector_field, quantization, embed_batch,
                             max_length, es_url)
@@ -57,37 +58,30 @@ def index_command(
                                 analyzer=analyzer, on_progress=advance)
     except IndexExistsError as exc:
         fail(str(exc))
-    except (ApiError, TransportError) as exc:
+    except CLUSTER_ERRORS as exc:
         raise_cluster_error(exc, es_url, index, doing=f"indexing into '{index}'")
     out.print(f"indexed {count} documents from {ds.name} into '{index}'")
 
 
 def _index_with_vectors(client, ds, index, recreate, analyzer, model, field, quantization, embed_batch, max_length,
                         es_url):
+    from searchtune.cli.vectors import cluster_errors, open_model
     from searchtune.vectors.build import build_vector_index
-    from searchtune.vectors.embedders import EmbedderError, open_embedder
-    from searchtune.vectors.versions import VersionError
 
     if quantization not in ("int8", "float"):
         fail(f"--quantization must be int8 or float, not {quantization!r}")
+    with cluster_errors(es_url):
+        exists = index_exists(client, index)
+    if exists and not recreate:
+        fail(f"index '{index}' already exists at {es_url}; pass --recreate to rebuild it, or use "
+             f"`searchtune vectors update --index {index} --model MODEL` to re-embed it")
+    embedder = open_model(model, embed_batch, max_length, es_url)
     try:
-        if index_exists(client, index) and not recreate:
-            fail(f"index '{index}' already exists at {es_url}; pass --recreate to rebuild it, or use "
-                 f"`searchtune vectors update --index {index} --model MODEL` to re-embed it")
-        embedder = open_embedder(model, batch_size=min(embed_batch, 64), max_length=max_length)
-    except EmbedderError as exc:
-        fail(str(exc))
-    except (ApiError, TransportError) as exc:
-        fail(f"cluster at {es_url} refused or did not answer: {exc}")
-    try:
-        with progress_bar(f"indexing {ds.name} with {embedder.identity.id} vectors", len(ds.corpus)) as advance:
+        with cluster_errors(es_url), progress_bar(f"indexing {ds.name} with {embedder.identity.id} vectors",
+                                                  len(ds.corpus)) as advance:
             result = build_vector_index(client, index, ds.corpus.values(), embedder, total=len(ds.corpus),
                                         field=field, quantization=quantization, analyzer=analyzer,
                                         embed_batch=embed_batch, replace_plain=recreate, on_progress=advance)
-    except (EmbedderError, VersionError) as exc:
-        fail(str(exc))
-    except (ApiError, TransportError) as exc:
-        fail(f"cluster at {es_url} refused or did not answer: {exc}")
     finally:
         embedder.close()
     out.print(f"indexed {result.count} documents from {ds.name} into '{index}' ({result.index}) with "

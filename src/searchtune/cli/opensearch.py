@@ -27,7 +27,7 @@ add_node_commands(app, "opensearch", opensearch_node, default_port=9400, port_en
                   start_help="Start the node (idempotent) and wait until it is healthy. The first start fetches the "
                              "distribution and the plugins with Maven and installs them (about a minute; ~0.5 GB, cached).")
 
-OsUrlOpt = Annotated[str, typer.Option("--os-url", envvar="SEARCHTUNE_OS_URL", help="OpenSearch URL.")]
+OsUrlOpt = Annotated[str, typer.Option("--os-url", "--url", envvar="SEARCHTUNE_OS_URL", help="OpenSearch URL.")]
 
 
 @app.command()

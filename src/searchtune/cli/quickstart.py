@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 
 from searchtune.cli.common import console, fail, out
 from searchtune.config import shared_datasets_dir
@@ -31,12 +32,13 @@ def _parse_overrides(items: list[str] | None) -> dict:
 def quickstart_command(
     dataset: Annotated[Path | None, typer.Option(help="BEIR-layout dataset with train and test judgments. "
                                                       "Default: SciFact from ../shared/datasets.")] = None,
-    budget_minutes: Annotated[float, typer.Option("--budget-minutes", help="Time budget of the whole run; training "
-                                                  "gets 60% of it and stops at the best dev checkpoint so far.")] = 20.0,
+    budget_minutes: Annotated[float, typer.Option("--budget-minutes", help="Time cap of the whole run. Training runs a "
+                                                  "fixed amount chosen from the data size; if it would take more than "
+                                                  "60% of this cap it is cut, and the report says so first.")] = 20.0,
     workdir: Annotated[Path, typer.Option(help="Where the model, store, triplets and report go.")] = Path("searchtune-quickstart"),
     keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave Elasticsearch, the model endpoint "
                                                "and the gateway running and print their URLs.")] = False,
-    es_url: Annotated[str | None, typer.Option("--es-url", envvar="SEARCHTUNE_ES_URL",
+    es_url: Annotated[str | None, typer.Option("--es-url", "--url", envvar="SEARCHTUNE_ES_URL",
                                                help="Use this cluster instead of starting the local node.")] = None,
     index: Annotated[str | None, typer.Option(help="Index name (default: the dataset's name).")] = None,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index even if it is complete.")] = False,
@@ -47,6 +49,9 @@ def quickstart_command(
     max_length: Annotated[int, typer.Option(help="Max tokens per text for training and serving.")] = 256,
     train_option: Annotated[list[str] | None, typer.Option("--train-option", help="Training config override "
                                                             "KEY=VALUE (repeatable), e.g. max_steps=20.")] = None,
+    store: Annotated[str | None, typer.Option("--store", help="Registry/dataset store (fsspec URI). Default: "
+                                              "WORKDIR/store, never $SEARCHTUNE_STORE, so your own registry is "
+                                              "left alone.")] = None,
 ) -> None:
     """Run the full relevance loop: local Elasticsearch, index, BM25 baseline, validate/stage/mine training data,
     fine-tune within the budget, register and promote the model, serve it, put the gateway's search pipeline in
@@ -61,13 +66,13 @@ def quickstart_command(
                                 es_url=es_url, index=index, reindex=reindex, keep_running=keep_running, task=task,
                                 max_train_queries=max_train_queries, max_test_queries=max_test_queries,
                                 rerank_top_k=rerank_top_k, max_length=max_length,
-                                train_overrides=_parse_overrides(train_option))
+                                train_overrides=_parse_overrides(train_option), store_uri=store)
 
     def _terminate(signum, frame):  # SIGTERM gets the same clean-up as Ctrl-C
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    runner = Quickstart(options, announce=lambda msg: console.print(f"[bold cyan]›[/] {msg}"))
+    runner = Quickstart(options, announce=lambda msg: console.print(f"[bold cyan]›[/] {escape(msg)}"))
     try:
         result = runner.run()
     except KeyboardInterrupt:

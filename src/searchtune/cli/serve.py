@@ -10,6 +10,7 @@ from pathlib import Path
 
 from searchtune.cli.common import fail
 from searchtune.cli.errors import require_free_port
+from searchtune.config import store_uri
 
 
 def serve_command(
@@ -30,7 +31,8 @@ def serve_command(
                                                            "sha256). Prefer the env var: args show in ps.")] = None,
     api_key_hash: Annotated[list[str] | None, typer.Option("--api-key-hash", envvar="SEARCHTUNE_API_KEY_HASH",
                                                            help="Accepted key given as sha256 hex.")] = None,
-    store: Annotated[str | None, typer.Option(envvar="SEARCHTUNE_STORE", help="Registry store (fsspec URI).")] = None,
+    store: Annotated[str | None, typer.Option(envvar="SEARCHTUNE_STORE", help=f"Registry store (fsspec URI; now: "
+                                                                          f"{store_uri()}).")] = None,
     max_documents: Annotated[int, typer.Option(help="Documents (or inputs) per request; more is 413.")] = 1000,
     max_document_chars: Annotated[int, typer.Option(help="Characters per document; more is 413.")] = 100_000,
     max_body_bytes: Annotated[int, typer.Option(help="Request body size; more is 413.")] = 10 * 1024 * 1024,
@@ -46,7 +48,7 @@ def serve_command(
     import uvicorn
 
     from searchtune.serve.app import create_app
-    from searchtune.serve.security import parse_key_hashes
+    from searchtune.keys import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
     require_free_port(port, "serve --port", "stop what listens there, or pass another --port", host=host)

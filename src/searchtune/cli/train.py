@@ -31,7 +31,7 @@ BaseOpt = Annotated[str | None, typer.Option("--base-model", "-m", envvar="SEARC
                                              help="HF model id or path. Default: bundled all-MiniLM-L6-v2.")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Judgment split to train on.")]
 LrOpt = Annotated[float | None, typer.Option("--lr", "--learning-rate", help="Learning rate.")]
-EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Training epochs.")]
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Training epochs (default: from the data size).")]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Stop after N optimizer steps (overrides epochs).")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Per-device batch size.")]
 MaxLenOpt = Annotated[int | None, typer.Option("--max-length", help="Max tokens per input (256 is plenty for passages).")]
@@ -48,6 +48,9 @@ ReportOpt = Annotated[list[str] | None, typer.Option("--report-to", help="Traine
                                                                         "wandb, ... (repeatable).")]
 ResumeOpt = Annotated[str | None, typer.Option("--resume", help="'latest' or a checkpoint folder.")]
 KeepOpt = Annotated[bool, typer.Option("--keep-checkpoints", help="Keep intermediate checkpoints in the output.")]
+CapOpt = Annotated[float | None, typer.Option("--time-cap-minutes", help="Stop early if training would run longer; "
+                                                                         "the amount trained is otherwise fixed by "
+                                                                         "the data size (docs/training.md).")]
 JudgmentsOpt = Annotated[str | None, typer.Option("--judgments", help="Judgment list NAME or NAME@VERSION (from "
                                                                        "`searchtune workbench`), laid over --split of "
                                                                        "its dataset (or --dataset); needs --index.")]
@@ -59,7 +62,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | None, index: str | None,
          output: str, config: Path | None, es_url: str, split: str, resume: str | None, keep_checkpoints: bool,
-         judgments: str | None = None, **overrides: Any) -> None:
+         time_cap_minutes: float | None = None, judgments: str | None = None, **overrides: Any) -> None:
     from searchtune.train.config import load_config
     from searchtune.train.inputs import prepare_inputs
 
@@ -67,6 +70,8 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         fail("give --triplets FILE, or --dataset DIR with --index NAME")
     if (dataset is not None or judgments) and not index:
         fail("--dataset/--judgments need --index (the index holding its corpus) to mine negatives and build the dev set")
+    from searchtune.search.client import CLUSTER_ERRORS
+
     try:
         cfg = load_config(task, config, _overrides(loss=loss, **overrides))
         if judgments:  # the list over its dataset: the trainer reads it like any dataset (workbench/training.py)
@@ -77,14 +82,14 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
             ds = load_dataset(dataset) if dataset is not None else None
         retriever = None
         if ds is not None:
-            from searchtune.search.client import es_client
+            from searchtune.search.client import search_client
             from searchtune.search.retrieval import parse_fields
             from searchtune.search.retriever import BM25Retriever
 
             require_split(ds, split, "--split")
             if cfg.dev_split:
                 require_split(ds, cfg.dev_split, "--dev-split")
-            client = es_client(es_url)
+            client = search_client(es_url)
             require_index(client, index, es_url)
             retriever = BM25Retriever(client, index, parse_fields(cfg.fields))
         inputs = prepare_inputs(cfg, triplets_path=triplets, dataset=ds, dataset_dir=dataset, retriever=retriever,
@@ -93,18 +98,27 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
             inputs.info["judgments"] = judgment_info  # kept in training.json, so in the registry card
     except (DatasetError, FileNotFoundError) as exc:
         fail(str(exc))
+    except CLUSTER_ERRORS as exc:
+        fail(f"search on '{index}' at {es_url} failed: {exc}")
     _advise(task, cfg.base_model, inputs.triplets)
     if task == "embed":
         from searchtune.train.embed import train_embedder as train_fn
     else:
         from searchtune.train.rerank import train_reranker as train_fn
+    from searchtune.train.budget import TimeBudgetCallback
+    from searchtune.train.schedule import budget_cut_note
+
+    callbacks = [TimeBudgetCallback(time_cap_minutes * 60)] if time_cap_minutes else []
     extra = {"corpus": ds.corpus} if task == "embed" and ds is not None else {}
     try:
         outcome = train_fn(cfg, inputs.triplets, output, dev=inputs.dev, data_info=inputs.info, resume=resume,
-                           keep_checkpoints=keep_checkpoints, **extra)
+                           keep_checkpoints=keep_checkpoints, callbacks=callbacks, **extra)
     except FileNotFoundError as exc:
         fail(str(exc))
     record = outcome.record
+    if budget_cut_note(record):
+        log.warning("%s", budget_cut_note(record))
+        out.print(f"WARNING: {budget_cut_note(record)}")
     final = record["dev"]["final"]
     summary = f"saved {task} model to {output} in {record['train_seconds']:.0f}s ({record['pairs_per_second']} pairs/s)"
     if final:
@@ -138,17 +152,19 @@ def embed_command(
     output: OutputOpt,
     triplets: TripletsOpt = None, dataset: DatasetOpt = None, index: IndexOpt = None, config: ConfigOpt = None,
     base_model: BaseOpt = None,
-    loss: Annotated[str | None, typer.Option("--loss", help="mnrl | cached-mnrl (big batches in little memory).")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="auto (default: mnrl if its memory estimate fits, else "
+                                                             "cached-mnrl) | mnrl | cached-mnrl.")] = None,
     split: SplitOpt = "train", lr: LrOpt = None, epochs: EpochsOpt = None, max_steps: MaxStepsOpt = None,
     batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
-    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES, judgments: JudgmentsOpt = None,
+    keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
+    judgments: JudgmentsOpt = None,
 ) -> None:
     """Fine-tune an embedding model (multiple-negatives ranking with BM25 hard negatives). The default for small data."""
     _run("embed", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
-         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, judgments=judgments,
-         base_model=base_model,
+         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         time_cap_minutes=time_cap_minutes, judgments=judgments,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)
@@ -164,12 +180,13 @@ def rerank_command(
     batch_size: BatchOpt = None, max_length: MaxLenOpt = None, negatives: NegOpt = None, seed: SeedOpt = None,
     eval_steps: EvalStepsOpt = None, patience: PatienceOpt = None, dev_split: DevSplitOpt = None,
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
-    keep_checkpoints: KeepOpt = False, es_url: EsUrlOption = DEFAULT_ES, judgments: JudgmentsOpt = None,
+    keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
+    judgments: JudgmentsOpt = None,
 ) -> None:
     """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives."""
     _run("rerank", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
-         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, judgments=judgments,
-         base_model=base_model,
+         es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
+         time_cap_minutes=time_cap_minutes, judgments=judgments,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)

@@ -6,6 +6,8 @@ builds the new one beside the live one and moves the alias atomically, ``rollbac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -13,11 +15,36 @@ from elasticsearch import ApiError, TransportError
 from rich.table import Table
 
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_bar
-from searchtune.search.client import es_client
+from searchtune.search.client import search_client as es_client
 
 app = typer.Typer(help="Vectors of model versions behind an alias: update (re-embed), list, rollback, prune.",
                   no_args_is_help=True)
 IndexOpt = Annotated[str, typer.Option("--index", help="The alias applications search.")]
+
+
+@contextmanager
+def cluster_errors(es_url: str) -> Iterator[None]:
+    """Expected failures of a vector build or alias move as one clear line (typer.Exit), never a traceback."""
+    from searchtune.vectors.embedders import EmbedderError
+    from searchtune.vectors.versions import VersionError
+
+    try:
+        from opensearchpy.exceptions import TransportError as OsTransportError
+    except ImportError:  # pragma: no cover - opensearch-py is a runtime dependency
+        OsTransportError = TransportError
+    try:
+        yield
+    except (EmbedderError, VersionError, LookupError) as exc:
+        fail(str(exc))
+    except (ApiError, TransportError, OsTransportError) as exc:
+        fail(f"cluster at {es_url} refused or did not answer: {exc}")
+
+
+def open_model(model: str, embed_batch: int, max_length: int, es_url: str):
+    from searchtune.vectors.embedders import open_embedder
+
+    with cluster_errors(es_url):
+        return open_embedder(model, batch_size=min(embed_batch, 64), max_length=max_length)
 
 
 @app.command("update")
@@ -33,27 +60,17 @@ def update_command(
     """Re-embed every document behind INDEX with MODEL into a new physical index, then move the alias to it.
     Searches keep using the old vectors until the new index is complete; the old index is kept for rollback."""
     from searchtune.vectors.build import update_vectors
-    from searchtune.vectors.embedders import EmbedderError, open_embedder
-    from searchtune.vectors.versions import VersionError
 
     if quantization not in ("int8", "float"):
         fail(f"--quantization must be int8 or float, not {quantization!r}")
     client = es_client(es_url)
-    try:
+    with cluster_errors(es_url):
         total = int(client.count(index=index)["count"])
-        embedder = open_embedder(model, batch_size=min(embed_batch, 64), max_length=max_length)
-    except EmbedderError as exc:
-        fail(str(exc))
-    except (ApiError, TransportError) as exc:
-        fail(f"cannot read '{index}' at {es_url}: {exc}")
+    embedder = open_model(model, embed_batch, max_length, es_url)
     try:
-        with progress_bar(f"re-embedding {index} with {embedder.identity.id}", total) as advance:
+        with cluster_errors(es_url), progress_bar(f"re-embedding {index} with {embedder.identity.id}", total) as advance:
             result = update_vectors(client, index, embedder, field=field, quantization=quantization,
                                     embed_batch=embed_batch, on_progress=advance)
-    except (EmbedderError, VersionError, LookupError) as exc:
-        fail(str(exc))
-    except (ApiError, TransportError) as exc:
-        fail(f"cluster at {es_url} refused or did not answer: {exc}")
     finally:
         embedder.close()
     out.print(f"'{index}' now searches {result.index} ({result.count} documents, {result.spec.model.id}); "
@@ -63,12 +80,10 @@ def update_command(
 @app.command("list")
 def list_command(index: IndexOpt, es_url: EsUrlOption = DEFAULT_ES) -> None:
     """Physical indices built for INDEX, newest first, and which one is live."""
-    from searchtune.vectors.versions import VersionError, list_versions
+    from searchtune.vectors.versions import list_versions
 
-    try:
+    with cluster_errors(es_url):
         rows = list_versions(es_client(es_url), index)
-    except (VersionError, ApiError, TransportError) as exc:
-        fail(str(exc))
     table = Table(title=f"versions of '{index}'")
     for column in ("index", "live", "model", "built", "documents", "replaced"):
         table.add_column(column)
@@ -81,12 +96,10 @@ def list_command(index: IndexOpt, es_url: EsUrlOption = DEFAULT_ES) -> None:
 @app.command("rollback")
 def rollback_command(index: IndexOpt, es_url: EsUrlOption = DEFAULT_ES) -> None:
     """Move INDEX back to the physical index the live one replaced (one atomic alias move)."""
-    from searchtune.vectors.versions import VersionError, rollback
+    from searchtune.vectors.versions import rollback
 
-    try:
+    with cluster_errors(es_url):
         previous = rollback(es_client(es_url), index)
-    except (VersionError, ApiError, TransportError) as exc:
-        fail(str(exc))
     out.print(f"'{index}' now searches {previous}")
 
 
@@ -94,10 +107,8 @@ def rollback_command(index: IndexOpt, es_url: EsUrlOption = DEFAULT_ES) -> None:
 def prune_command(index: IndexOpt, keep: Annotated[int, typer.Option("--keep", min=1)] = 2,
                   es_url: EsUrlOption = DEFAULT_ES) -> None:
     """Delete INDEX's oldest versions beyond the newest --keep (never the live one)."""
-    from searchtune.vectors.versions import VersionError, prune
+    from searchtune.vectors.versions import prune
 
-    try:
+    with cluster_errors(es_url):
         gone = prune(es_client(es_url), index, keep=keep)
-    except (VersionError, ApiError, TransportError) as exc:
-        fail(str(exc))
     out.print(f"deleted {len(gone)} old version(s): {', '.join(gone) or '-'}")

@@ -45,6 +45,7 @@ class ReportInput:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown first (e.g. a time budget cut training)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -118,12 +119,14 @@ def build_summary(data: ReportInput) -> dict:
         "latency_ms": {"count": len(data.latencies_ms), "p50": _percentile(data.latencies_ms, 50),
                        "p95": _percentile(data.latencies_ms, 95), "p99": _percentile(data.latencies_ms, 99)},
         "training": data.training_info, "stage_seconds": data.stage_seconds, "commands": data.commands,
+        "warnings": data.warnings,
     }
 
 
 def _markdown(data: ReportInput, summary: dict) -> str:
     names = list(data.systems)
-    lines = [f"# {data.title}", "", f"Dataset **{data.dataset}**, split **{data.split}**.", "",
+    lines = [f"# {data.title}", "", *[f"> **Warning:** {w}\n" for w in data.warnings],
+             f"Dataset **{data.dataset}**, split **{data.split}**.", "",
              "| system | queries | " + " | ".join(METRICS_SHOWN) + " |", "|---|---|" + "---|" * len(METRICS_SHOWN)]
     for name, result in data.systems.items():
         lines.append(f"| {name} | {result.num_queries} | " + " | ".join(f"{result.aggregate[m]:.4f}" for m in METRICS_SHOWN) + " |")

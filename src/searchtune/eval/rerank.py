@@ -61,7 +61,7 @@ def _rerank_with_embeddings(scorer, queries: Mapping[str, Query], candidates: di
 
 def minmax(scores: Mapping[str, float]) -> dict[str, float]:
     """One query's scores by document id through the shared normaliser (:func:`searchtune.normalize.minmax`)."""
-    return dict(zip(scores, normalize.minmax(list(scores.values()))))
+    return normalize.minmax_by_id(scores)
 
 
 def with_tail(reranked: Run, first_stage: Run) -> Run:

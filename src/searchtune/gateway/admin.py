@@ -1,6 +1,7 @@
 """The gateway's own APIs: search pipeline definitions (``/_search/pipeline[/{name}]``), per-index default
 pipelines (``/_searchtune/default_pipeline/{index}``), health and Prometheus metrics. Definitions live on the
-cluster (pipeline_store.py); every call carries the caller's credentials, so the cluster decides who may change them.
+cluster (pipeline_store.py); writes and deletes need rights (auth.py: the admin key, or the caller's cluster
+credentials), and a pipeline is vetted (policy.py: secrets, endpoint) before it is stored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from searchtune.gateway import native_pipelines
 from searchtune.gateway.pipelines import PipelineError, redact
 from searchtune.gateway.proxy import es_error
 from searchtune.gateway.service import Gateway, auth_headers
@@ -28,12 +30,20 @@ async def list_pipelines(gateway: Gateway, request: Request) -> Response:
     if request.method != "GET":
         return es_error(405, "method_not_allowed", f"{request.method} needs a pipeline name")
     definitions = await gateway.store.list_definitions(auth_headers(request))
-    return JSONResponse({n: redact(d) for n, d in definitions.items()})
+    own = {n: redact(d) for n, d in definitions.items()}
+    return JSONResponse(await native_pipelines.with_cluster_pipelines(gateway, request, own))
 
 
 async def pipeline(gateway: Gateway, request: Request) -> Response:
     """``PUT|POST|GET|DELETE /_search/pipeline/{name}``."""
     name = request.path_params["name"]
+    # every pipeline write through the gateway needs rights, OpenSearch's own too: storing a name on one side
+    # removes it from the other (native_pipelines.py), so an open native write could replace a gateway pipeline
+    if request.method in ("PUT", "POST", "DELETE") and (refused := gateway.auth.refusal(request)) is not None:
+        return refused
+    native = await native_pipelines.pipeline_request(gateway, request, name)  # OpenSearch's own pipelines
+    if native is not None:
+        return native
     auth = auth_headers(request)
     if request.method in ("PUT", "POST"):
         try:
@@ -60,6 +70,8 @@ async def default_pipeline(gateway: Gateway, request: Request) -> Response:
     """``PUT|GET|DELETE /_searchtune/default_pipeline/{index}`` (``PUT`` body: ``{"pipeline": NAME}``)."""
     index = request.path_params["index"]
     auth = auth_headers(request)
+    if request.method in ("PUT", "POST", "DELETE") and (refused := gateway.auth.refusal(request)) is not None:
+        return refused
     if request.method == "PUT":
         try:
             payload = json.loads(await request.body() or b"{}")
@@ -85,7 +97,7 @@ async def default_pipeline(gateway: Gateway, request: Request) -> Response:
 
 
 async def health(gateway: Gateway, request: Request) -> Response:
-    return JSONResponse({"status": "ok", "es_url": gateway.settings.es_url, "breakers": gateway.breakers.states()})
+    return JSONResponse({"status": "ok", "es_url": gateway.shown_es_url, "breakers": gateway.breakers.states()})
 
 
 async def metrics(gateway: Gateway, request: Request) -> Response:

@@ -1,12 +1,15 @@
 """The gateway's ASGI app: Elasticsearch's REST API in front of a real cluster, plus search pipelines.
 
 This module only wires the parts: routes (admin.py: pipeline and default-pipeline APIs, health, metrics;
-search.py: ``[/{index}]/_search``; msearch.py: ``[/{index}]/_msearch``; proxy.py: everything else, byte for
-byte, ``Authorization`` included), per-route metrics, and the raw-ASGI fast path (fast_proxy.py) in front.
+search.py: ``[/{index}]/_search``; msearch.py: ``[/{index}]/_msearch``; compat.py: ``GET|HEAD /``; proxy.py:
+everything else, byte for byte, ``Authorization`` included), per-route metrics, the raw-ASGI fast path
+(fast_proxy.py) in front, and around the gateway's own routes compressed request bodies decoded (encoding.py) and
+``X-Elastic-Product`` set (product.py).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,16 +20,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from searchtune.gateway import admin
+from searchtune.gateway import admin, compat
+from searchtune.gateway.encoding import DecodeRequestBodies
 from searchtune.gateway.fast_proxy import FastProxy
 from searchtune.gateway.msearch import msearch_endpoint
 from searchtune.gateway.pipeline_store import StoreError
-from searchtune.gateway.proxy import proxy
+from searchtune.gateway.limits import RequestScreen
+from searchtune.gateway.product import ProductHeader
+from searchtune.gateway.proxy import es_error, proxy
 from searchtune.gateway.search import search_endpoint
 from searchtune.gateway.service import Gateway, GatewaySettings
 
 __all__ = ["Gateway", "GatewaySettings", "create_app"]
 
+log = logging.getLogger("searchtune.gateway")
 Handler = Callable[[Gateway, Request], Awaitable[Response]]
 _ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
@@ -43,6 +50,9 @@ def _measured(gateway: Gateway, kind: str, handler: Handler) -> Callable[[Reques
         except StoreError as exc:
             body = exc.body if isinstance(exc.body, dict) else {"error": str(exc.body), "status": exc.status}
             response = JSONResponse(body, status_code=exc.status)
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer in ES's shape and be counted
+            log.exception("gateway error", extra={"event": "error", "kind": request.state.kind})
+            response = es_error(500, "gateway_exception", f"{type(exc).__name__} in the gateway (see its log)")
         kind_now = request.state.kind
         gateway.metrics.requests.labels(kind_now, str(response.status_code)).inc()
         gateway.metrics.request_seconds.labels(kind_now).observe(time.perf_counter() - began)
@@ -62,6 +72,7 @@ def routes(gateway: Gateway) -> list[Route]:
     """Specific routes first; a method a route does not take falls through to the catch-all proxy."""
     search_methods = ["GET", "POST"]
     return [
+        _route(gateway, "/", "info", compat.root, ["GET", "HEAD"]),
         _route(gateway, "/_search/pipeline", "pipeline_api", admin.list_pipelines, _ALL_METHODS),
         _route(gateway, "/_search/pipeline/{name}", "pipeline_api", admin.pipeline, _ALL_METHODS),
         _route(gateway, "/_searchtune/default_pipeline/{index}", "pipeline_api", admin.default_pipeline, _ALL_METHODS),
@@ -89,8 +100,9 @@ class _CollapseSlashes:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: GatewaySettings) -> FastProxy:
-    """The gateway's ASGI app (``.state.gateway`` is the :class:`Gateway`)."""
+def create_app(settings: GatewaySettings) -> RequestScreen:
+    """The gateway's ASGI app (``.state.gateway`` is the :class:`Gateway`): the request screen (size limit,
+    pipelines-index guard: limits.py), then the fast proxy, then the routes."""
     gateway = Gateway(settings)
 
     @asynccontextmanager
@@ -103,4 +115,8 @@ def create_app(settings: GatewaySettings) -> FastProxy:
 
     app = Starlette(routes=routes(gateway), lifespan=lifespan)
     app.state.gateway = gateway
-    return FastProxy(gateway, _CollapseSlashes(app), app.state)
+    own_routes = ProductHeader(DecodeRequestBodies(app), gateway.product)
+    screen = RequestScreen(FastProxy(gateway, _CollapseSlashes(own_routes), app.state), gateway.protected,
+                           gateway.metrics, settings.max_body_bytes)
+    screen.state = app.state  # callers holding the outermost app reach the gateway as before
+    return screen

@@ -1,7 +1,13 @@
-"""A circuit breaker per model endpoint, so a dead endpoint costs searches nothing after a few failures.
+"""A circuit breaker per (pipeline, endpoint), so a dead endpoint costs searches nothing after a few failures.
 
-closed -> (``failure_threshold`` consecutive failures) -> open: calls are refused at once -> after
-``reset_timeout`` seconds half-open: one trial call goes through; success closes, failure re-opens.
+closed -> (``failure_threshold`` consecutive failures) -> open: calls are refused at once -> half-open: one trial
+call goes through; success closes, failure re-opens. Half-open comes after ``reset_timeout`` seconds; sooner, the
+recovery probe (recovery.py) makes that trial itself and closes the circuit on the endpoint's first answer, so
+reranking resumes within about a second of the model coming back rather than up to ``reset_timeout`` later.
+
+What counts as a failure is the endpoint's fault only (:func:`is_endpoint_failure`): a 4xx answer (413 for a too
+large window, 400 for bad input) is the request's fault and proves the endpoint alive. Keying by pipeline as well
+keeps one pipeline's short budget (its timeouts) from opening the circuit for another pipeline's longer one.
 """
 
 from __future__ import annotations
@@ -10,7 +16,19 @@ import threading
 import time
 from collections.abc import Callable
 
+from searchtune.gateway.credentials import redact_url
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+def is_endpoint_failure(reason: str) -> bool:
+    """Does a failed call (its RerankError reason) say the endpoint is unwell? Not for 4xx answers other than
+    408/429 (the request's fault), nor for a call the gateway refused to make (``endpoint_not_allowed``)."""
+    if reason == "endpoint_not_allowed":
+        return False
+    if reason.startswith("http_4"):
+        return reason in ("http_408", "http_429")
+    return True
 
 
 class CircuitBreaker:
@@ -53,6 +71,13 @@ class CircuitBreaker:
             self._state = CLOSED
             self._trial_running = False
 
+    def record_error(self, reason: str) -> None:
+        """A failed call: a failure when the endpoint is at fault, else proof that it answers."""
+        if is_endpoint_failure(reason):
+            self.record_failure()
+        else:
+            self.record_success()
+
     def record_failure(self) -> None:
         with self._lock:
             self._failures += 1
@@ -63,18 +88,20 @@ class CircuitBreaker:
 
 
 class BreakerRegistry:
-    """One breaker per endpoint URL, created on first use with shared settings."""
+    """One breaker per (pipeline, endpoint URL), created on first use with shared settings."""
 
     def __init__(self, failure_threshold: int = 3, reset_timeout: float = 10.0) -> None:
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
 
-    def get(self, endpoint: str) -> CircuitBreaker:
-        breaker = self._breakers.get(endpoint)
+    def get(self, pipeline: str, endpoint: str) -> CircuitBreaker:
+        key = (pipeline, endpoint)
+        breaker = self._breakers.get(key)
         if breaker is None:
-            breaker = self._breakers.setdefault(endpoint, CircuitBreaker(self.failure_threshold, self.reset_timeout))
+            breaker = self._breakers.setdefault(key, CircuitBreaker(self.failure_threshold, self.reset_timeout))
         return breaker
 
     def states(self) -> dict[str, str]:
-        return {endpoint: b.state for endpoint, b in self._breakers.items()}
+        """``"pipeline endpoint"`` -> state, endpoints shown without credentials."""
+        return {f"{pipeline} {redact_url(endpoint)}": b.state for (pipeline, endpoint), b in self._breakers.items()}

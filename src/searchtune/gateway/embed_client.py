@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from searchtune.rerank_client import RerankError
+from searchtune.rerank_client import RerankError, json_payload, post_to_model
 
 #: Header `searchtune serve` names its weights in (see searchtune.vectors.identity).
 FINGERPRINT_HEADER = "x-searchtune-model-fingerprint"
@@ -31,16 +31,9 @@ async def embed_query(http: httpx.AsyncClient, endpoint: str, api: str, model: s
                                                                                        "normalize": True}
     if api == "openai" and model:
         body["model"] = model
+    response = await post_to_model(http, endpoint, body, headers, timeout)
+    payload = json_payload(response)
     try:
-        response = await http.post(endpoint, json=body, headers=headers, timeout=timeout)
-    except httpx.TimeoutException as exc:
-        raise RerankError("timeout", f"no answer from {endpoint} within {timeout:g}s") from exc
-    except httpx.HTTPError as exc:
-        raise RerankError("connect_error", f"{type(exc).__name__}: {exc}") from exc
-    if response.status_code >= 400:
-        raise RerankError(f"http_{response.status_code}", response.text[:300])
-    try:
-        payload = response.json()
         row = payload["data"][0]["embedding"] if api == "openai" else payload[0]
         vector = [float(x) for x in row]
     except (ValueError, KeyError, IndexError, TypeError) as exc:

@@ -1,6 +1,6 @@
 """Raw-ASGI fast path for plain proxying. Most traffic involves no pipeline; skipping Starlette's request and
 response objects for it keeps the gateway's added latency low (its budget is under 2 ms). Anything special (the
-gateway's own APIs, pipeline searches, ``_msearch``) goes on to the Starlette app."""
+gateway's own APIs, ``GET /``, pipeline searches, ``_msearch``) goes on to the Starlette app."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp
 
 from searchtune.gateway.proxy import HOP_BY_HOP, error_body
-from searchtune.gateway.service import Gateway
+from searchtune.gateway.service import PIPELINE_HEADER, Gateway
 from searchtune.gateway.upstream import UpstreamError
 
 _SPECIAL_ROOTS = ("_search", "_msearch", "_searchtune", "metrics")
+_AUTH = (b"authorization", b"es-security-runas-user")
 
 
 class FastProxy:
@@ -26,13 +27,16 @@ class FastProxy:
     async def _plain(self, scope: dict) -> bool:
         parts = [p for p in scope["path"].split("/") if p]
         if not parts:
-            return True
+            return False  # the root: compat.py answers it for clusters without the route
         if parts[0] in _SPECIAL_ROOTS or parts[-1] == "_msearch":
             return False
         if len(parts) == 2 and parts[1] == "_search":
-            if b"search_pipeline" in scope.get("query_string", b""):
+            query = scope.get("query_string", b"")
+            if b"search_pipeline" in query or b"expand_wildcards" in query:
                 return False
-            auth = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"}
+            if any(k == PIPELINE_HEADER.encode() for k, _ in scope["headers"]):
+                return False
+            auth = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _AUTH}
             return await self.gateway.default_pipeline(parts[0], auth) is None
         return True
 

@@ -23,7 +23,7 @@ from searchtune.gateway.embed_client import QueryVector, embed_query
 from searchtune.gateway.pipelines import resolve_headers
 from searchtune.gateway.proxy import error_body
 from searchtune.gateway.query_text import extract_query_text
-from searchtune.gateway.rerank import filter_source, plan_request, source_filter_spec
+from searchtune.gateway.rerank import apply_source_filter, plan_request, source_filter_spec
 from searchtune.rerank_client import RerankError
 from searchtune.gateway.search import cluster_search, log_search, rerank_step
 from searchtune.gateway.upstream import UpstreamError
@@ -53,9 +53,10 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
     if not skip and side_source is not None:
         bm25_body["_source"] = side_source
     text = extract_query_text(body, spec.query_text_path) or query.get("q")
-    breaker = gateway.breakers.get(spec.endpoint)
+    breaker = gateway.breakers.get(pipeline.name, spec.endpoint)
+    allowed = gateway.endpoints.allows(spec.endpoint)  # checked at PUT too; a pipeline written around us is not called
     embedding = None
-    if not skip and text and breaker.allow():
+    if not skip and text and allowed and breaker.allow():
         embedding = asyncio.create_task(_timed(embed_query(
             gateway.reranker.http, spec.endpoint, spec.api, spec.model_id, text, resolve_headers(spec.headers),
             spec.timeout_s or gateway.settings.timeout_s)))
@@ -70,7 +71,13 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
         if embedding:
             embedding.cancel()
         return upstream.status, upstream.body, upstream
-    response = upstream.json()
+    try:
+        response = upstream.json()
+    except ValueError:
+        if embedding:
+            embedding.cancel()
+        return 502, error_body(502, "gateway_exception", f"the cluster answered HTTP 200 with a body that is not "
+                                                         f"JSON: {upstream.body[:200]!r}"), None
     timings: dict[str, float] = {"es_ms": es_ms}
     info: dict[str, Any] = {"pipeline": pipeline.name, "hybrid": False, "window": window,
                             "fusion": spec.fusion.describe()}
@@ -81,6 +88,8 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
             raise Fallback(skip)
         if not text:
             raise Fallback("no_query_text")
+        if not allowed:
+            raise Fallback("endpoint_not_allowed")
         if embedding is None:
             raise Fallback("circuit_open")
         qv = await _embedding(embedding, breaker, timings)
@@ -216,14 +225,7 @@ def _page(response: dict, body: dict, query: dict[str, str], start: int, size: i
     hits = section.get("hits") or []
     if skip is None:
         hits = hits[start:start + size]
-    source_spec = source_filter_spec(body, query)
-    for hit in hits:
-        if source_spec is not None:
-            enabled, includes, excludes = source_spec
-            if not enabled:
-                hit.pop("_source", None)
-            elif "_source" in hit:
-                hit["_source"] = filter_source(hit["_source"], includes, excludes)
+    apply_source_filter(hits, body, query)
     if "hits" in response:
         section["hits"] = hits
     return response

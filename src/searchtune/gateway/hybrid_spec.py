@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from searchtune.rerank_client import check_http_url
+
 from searchtune.vectors.fusion import DEFAULT_RANK_CONSTANT, DEFAULT_WEIGHT, Fusion
 
 EmbedApi = Literal["openai", "tei"]
@@ -47,12 +49,7 @@ class HybridBody(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     query_text_path: str | None = None
 
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value
+    _http_url = field_validator("endpoint")(check_http_url)
 
     @model_validator(mode="after")
     def _candidates(self) -> "HybridBody":

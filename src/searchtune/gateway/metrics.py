@@ -20,5 +20,5 @@ class GatewayMetrics:
                                  "because the model failed, by reason.", ["pipeline", "reason"], registry=self.registry)
         self.rerank_seconds = Histogram("searchtune_gateway_rerank_seconds", "Model call time.", ["pipeline"],
                                         buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.breaker_open = Gauge("searchtune_gateway_breaker_open", "1 while the circuit to an endpoint is open.",
-                                  ["endpoint"], registry=self.registry)
+        self.breaker_open = Gauge("searchtune_gateway_breaker_open", "1 while a pipeline's circuit to an endpoint is "
+                                  "open.", ["pipeline", "endpoint"], registry=self.registry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -42,17 +43,36 @@ def _default_id(index: str) -> str:
     return quote(f"default:{index}", safe="")
 
 
+def _json(response: UpstreamResponse) -> Any:
+    """The cluster's JSON answer; a non-JSON one (a proxy's HTML page) is an ES-shaped 502, never a 500."""
+    try:
+        return response.json()
+    except ValueError:
+        reason = f"the cluster answered HTTP {response.status} with a body that is not JSON: {response.body[:200]!r}"
+        raise StoreError(502, {"error": {"root_cause": [{"type": "gateway_exception", "reason": reason}],
+                                         "type": "gateway_exception", "reason": reason}, "status": 502}) from None
+
+
 class PipelineStore:
-    def __init__(self, http: Upstream, index: str = DEFAULT_INDEX, cache_ttl: float = 1.0) -> None:
+    """Reads are made with the gateway's own credentials (pipelines hold no secrets, and searches of any caller
+    need them); writes too, unless ``delegate_writes`` (``--pipeline-auth cluster``): then with the caller's, so the
+    cluster's security decides. ``vet`` checks a pipeline before it is stored (policy.py)."""
+
+    def __init__(self, http: Upstream, index: str = DEFAULT_INDEX, cache_ttl: float = 1.0,
+                 delegate_writes: bool = False, vet: Callable[[Pipeline], None] | None = None) -> None:
         self.http = http
         self.index = index
         self.cache_ttl = cache_ttl
+        self.delegate_writes = delegate_writes
+        self.vet = vet
         self._cache: dict[str, tuple[float, Any]] = {}
         self._index_ready = False
 
     # --- raw document access -------------------------------------------------------------------------------
     async def _request(self, method: str, path: str, headers: dict[str, str] | None = None,
                        json: Any = None) -> UpstreamResponse:
+        writes = method in ("PUT", "POST", "DELETE") and not path.split("?")[0].endswith("/_search")
+        headers = headers if writes and self.delegate_writes else {}
         try:
             return await self.http.request_json(method, path, headers, json)
         except UpstreamError as exc:
@@ -63,7 +83,7 @@ class PipelineStore:
             return
         response = await self._request("PUT", f"/{self.index}", headers, _MAPPING)
         if response.status >= 400 and b"resource_already_exists" not in response.body:
-            raise StoreError(response.status, response.json())
+            raise StoreError(response.status, _json(response))
         self._index_ready = True
 
     async def _get_doc(self, doc_id: str, headers: dict[str, str] | None) -> dict | None:
@@ -71,8 +91,8 @@ class PipelineStore:
         if response.status == 404:
             return None
         if response.status >= 400:
-            raise StoreError(response.status, response.json())
-        return response.json().get("_source")
+            raise StoreError(response.status, _json(response))
+        return _json(response).get("_source")
 
     async def _put_doc(self, doc_id: str, source: dict, headers: dict[str, str] | None) -> None:
         await self._ensure_index(headers)
@@ -80,7 +100,8 @@ class PipelineStore:
         if response.status >= 400:
             if response.status == 404:  # index deleted behind our back
                 self._index_ready = False
-            raise StoreError(response.status, response.json())
+            raise StoreError(response.status, _json(response))
+        _json(response)  # an answer that is not the cluster's (a proxy's page) is no proof of a write
         self._invalidate()
 
     async def _delete_doc(self, doc_id: str, headers: dict[str, str] | None) -> bool:
@@ -88,7 +109,8 @@ class PipelineStore:
         if response.status == 404:
             return False
         if response.status >= 400:
-            raise StoreError(response.status, response.json())
+            raise StoreError(response.status, _json(response))
+        _json(response)  # an answer that is not the cluster's (a proxy's page) is no proof of a write
         self._invalidate()
         return True
 
@@ -108,6 +130,8 @@ class PipelineStore:
     async def put_pipeline(self, name: str, definition: dict, headers: dict[str, str] | None = None) -> Pipeline:
         """Validate (PipelineError) then store verbatim."""
         pipeline = parse_pipeline(name, definition)
+        if self.vet is not None:
+            self.vet(pipeline)
         await self._put_doc(_pipeline_id(name), {"kind": "pipeline", "name": name, "definition": definition,
                                                  "updated_at": datetime.now(UTC).isoformat()}, headers)
         return pipeline
@@ -116,14 +140,18 @@ class PipelineStore:
         source = await self._get_doc(_pipeline_id(name), headers)
         return source.get("definition") if source else None
 
-    async def list_definitions(self, headers: dict[str, str] | None = None) -> dict[str, dict]:
-        body = {"size": 1000, "query": {"term": {"kind": "pipeline"}}, "sort": [{"name": "asc"}]}
+    async def _sources(self, kind: str, headers: dict[str, str] | None) -> list[dict]:
+        """Every stored document of ``kind`` (``pipeline`` or ``default``), sorted by name."""
+        body = {"size": 10_000, "query": {"term": {"kind": kind}}, "sort": [{"name": "asc"}]}
         response = await self._request("POST", f"/{self.index}/_search?ignore_unavailable=true", headers, body)
         if response.status == 404:
-            return {}
+            return []
         if response.status >= 400:
-            raise StoreError(response.status, response.json())
-        return {h["_source"]["name"]: h["_source"]["definition"] for h in response.json()["hits"]["hits"]}
+            raise StoreError(response.status, _json(response))
+        return [h["_source"] for h in _json(response)["hits"]["hits"]]
+
+    async def list_definitions(self, headers: dict[str, str] | None = None) -> dict[str, dict]:
+        return {source["name"]: source["definition"] for source in await self._sources("pipeline", headers)}
 
     async def delete_pipeline(self, name: str, headers: dict[str, str] | None = None) -> bool:
         return await self._delete_doc(_pipeline_id(name), headers)
@@ -157,11 +185,14 @@ class PipelineStore:
     async def delete_default(self, index: str, headers: dict[str, str] | None = None) -> bool:
         return await self._delete_doc(_default_id(index), headers)
 
-    async def default_cached(self, index: str, headers: dict[str, str] | None = None) -> str | None:
-        async def load() -> str | None:
-            try:
-                return await self.get_default(index, headers)
-            except StoreError:
-                return None  # never fail a plain search over the default-pipeline lookup
+    async def defaults_cached(self, headers: dict[str, str] | None = None) -> dict[str, str]:
+        """Every stored default, ``{index, alias or data stream: pipeline}``, cached ``cache_ttl`` seconds: one
+        read serves every search target (resolve.py matches targets against it)."""
 
-        return await self._cached(f"d:{index}", load)
+        async def load() -> dict[str, str]:
+            try:
+                return {source["index"]: source["name"] for source in await self._sources("default", headers)}
+            except (StoreError, KeyError, ValueError):
+                return {}  # never fail a plain search over the default-pipeline lookup
+
+        return await self._cached("defaults", load)

@@ -7,28 +7,27 @@ Two shapes are accepted verbatim, because users copy them from guides rather tha
 * OpenSearch's ``{"response_processors": [{"rerank": {"ml_opensearch": {"model_id"}, "context":
   {"document_fields": [...]}}}]}``.
 
-The stored definition is always the one the user sent: header values such as ``Bearer $BAILIAN_API_KEY`` are resolved
-from the gateway's environment only when a request is made (:func:`resolve_headers`), and :func:`redact` hides literal
-secrets before a definition is shown.
+The stored definition is always the one the user sent: header values such as ``Bearer $SEARCHTUNE_SECRET_BAILIAN`` are
+resolved from the gateway's environment only when a request is made (:func:`resolve_headers`, allow-listed variables
+only: secrets.py), and :func:`redact` hides every literal header value before a definition is shown.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from searchtune.gateway import secrets
 from searchtune.gateway.hybrid_spec import HybridSpec, parse_hybrid
+from searchtune.gateway.secrets import REDACTED  # noqa: F401 - part of this module's interface
+from searchtune.rerank_client import check_http_url
 
 #: API dialects the rerank client speaks (see rerank_client.py).
 ApiName = Literal["cohere", "cohere-v2", "dashscope", "tei", "alibaba", "hf"]
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
-REDACTED = "<redacted>"
 
 
 class PipelineError(ValueError):
@@ -63,12 +62,7 @@ class NeuralRerank(_Processor, _Tuning):
     top_k: int | None = Field(None, ge=1, le=10_000)
     headers: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value
+    _http_url = field_validator("endpoint")(check_http_url)
 
 
 class MlOpenSearch(_Tuning):
@@ -114,6 +108,7 @@ class RerankSpec:
     bm25_weight: float = 0.0
     timeout_s: float | None = None
     separator: str = ". "
+    location: str = ""  # where in the definition, e.g. "request_processors[0].neural_rerank", for error messages
 
 
 @dataclass(frozen=True)
@@ -196,7 +191,7 @@ def parse_pipeline(name: str, body: Any) -> Pipeline:
                     infer_api(spec.endpoint)
                 except ValueError as exc:
                     raise PipelineError(f"pipeline [{name}]: {where}.endpoint: {exc}") from None
-            specs.append((where, spec))
+            specs.append((where, replace(spec, location=where)))
     if not specs and hybrid is None:
         raise PipelineError(f"pipeline [{name}]: no processor (expected hybrid, neural_rerank or rerank)")
     if len(specs) > 1:
@@ -232,30 +227,22 @@ def neural_rerank_pipeline(model_id: str, endpoint: str, top_k: int, bm25_weight
 
 
 def resolve_headers(headers: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Expand ``$VAR``/``${VAR}`` from the environment at call time.
+    """Expand ``$VAR``/``${VAR}`` from the environment at call time, allow-listed variables only (secrets.py).
 
-    An unset variable expands to nothing; a header left empty (or holding only an auth scheme such as ``Bearer``)
-    is dropped, so a guide's ``Bearer $BAILIAN_API_KEY`` works against a local server that needs no key.
+    A header left empty (or holding only an auth scheme such as ``Bearer``) is dropped, so a guide's
+    ``Bearer $SEARCHTUNE_SECRET_KEY`` works against a local server that needs no key.
     """
-    env = os.environ if environ is None else environ
-    resolved: dict[str, str] = {}
-    for name, value in headers.items():
-        expanded = _ENV_REF.sub(lambda m: env.get(m.group(1) or m.group(2), ""), value).strip()
-        if not expanded or re.fullmatch(r"(?i)(bearer|basic|apikey|token)", expanded):
-            continue
-        resolved[name] = expanded
-    return resolved
+    return secrets.resolve(headers, environ)
 
 
 def redact(definition: dict[str, Any]) -> dict[str, Any]:
-    """Copy of a definition fit to show: secret-looking header values that are literals (not ``$VAR`` references)
-    become ``<redacted>``. References are shown as written: they name a variable, not a secret."""
+    """Copy of a definition fit to show: header values that are literals become ``<redacted>``; references are shown
+    as written (they name a variable, not a secret)."""
 
     def walk(node: Any, key: str | None = None) -> Any:
         if isinstance(node, dict):
             if key == "headers":
-                return {k: (v if not isinstance(v, str) or _ENV_REF.search(v) or not _SECRET_HEADER.search(k)
-                            else REDACTED) for k, v in node.items()}
+                return secrets.redact_headers(node)
             return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]

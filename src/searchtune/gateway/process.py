@@ -23,8 +23,10 @@ class GatewayHandle(ChildProcess):
 
 def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", timeout_s: float | None = None,
                           extra_args: list[str] | None = None, env: dict[str, str] | None = None,
-                          startup_timeout: float = 60.0) -> GatewayHandle:
-    """Start ``searchtune gateway`` (port 0 = a free port) and wait until it answers health."""
+                          startup_timeout: float = 60.0, admin_key: str | None = None) -> GatewayHandle:
+    """Start ``searchtune gateway`` (port 0 = a free port) and wait until it answers health. ``admin_key`` is the
+    key pipeline writes must present (``X-Searchtune-Admin-Key``); handed over in the environment, not argv, so
+    ``ps`` does not show it."""
     workdir = Path(tempfile.mkdtemp(prefix="searchtune-gateway-"))
     ready = workdir / "url"
     log_path = workdir / "gateway.log"
@@ -33,6 +35,8 @@ def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", t
         cmd += ["--timeout", str(timeout_s)]
     cmd += extra_args or []
     full_env = {**os.environ, **(env or {})}
+    if admin_key:
+        full_env["SEARCHTUNE_GATEWAY_ADMIN_KEY"] = admin_key
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
     handle = GatewayHandle(url="", process=process, log_path=log_path)

@@ -5,6 +5,7 @@ clients raise their usual exceptions."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,12 +72,15 @@ def with_upstream_headers(response: Response, upstream: UpstreamResponse, keep_l
     return response
 
 
-async def proxy(gateway: Gateway, request: Request) -> Response:
-    """Forward as is and answer the raw bytes (compressed or not) with the cluster's status and headers."""
+async def proxy(gateway: Gateway, request: Request, search_pipeline: str | None = None) -> Response:
+    """Forward as is and answer the raw bytes (compressed or not) with the cluster's status and headers.
+    ``search_pipeline`` names a pipeline of the cluster's own (OpenSearch) to keep on the URL."""
     body = await request.body()
     query = request.scope.get("query_string", b"").decode("latin-1")
     if "search_pipeline" in query:  # ours (e.g. search_pipeline=_none); Elasticsearch would reject it
         query = "&".join(p for p in query.split("&") if p.split("=", 1)[0] != "search_pipeline")
+    if search_pipeline:
+        query = "&".join(p for p in (query, "search_pipeline=" + quote(search_pipeline, safe="")) if p)
     target = request.scope.get("raw_path", b"").decode("latin-1") or request.scope["path"]
     try:
         upstream = await gateway.upstream.request(request.method, target + ("?" + query if query else ""),

@@ -97,6 +97,19 @@ def filter_source(source: dict, includes: list[str], excludes: list[str], prefix
     return out
 
 
+def apply_source_filter(hits: list[dict], body: dict, params: dict[str, str]) -> None:
+    """The client's ``_source`` choice on the hits it gets (the gateway may have fetched more)."""
+    source_spec = source_filter_spec(body, params)
+    if source_spec is None:
+        return
+    enabled, includes, excludes = source_spec
+    for hit in hits:
+        if not enabled:
+            hit.pop("_source", None)
+        elif "_source" in hit:
+            hit["_source"] = filter_source(hit["_source"], includes, excludes)
+
+
 def plan_request(body: dict, params: dict[str, str], pipeline: Pipeline) -> tuple[dict, int, int, int, str | None]:
     """(body for the cluster, from, size, window, skip reason). Raises ValueError for bad from/size."""
     spec = pipeline.rerank
@@ -174,7 +187,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
             breaker.record_failure()
             reason, fallback = "timeout", True
         except RerankError as exc:
-            breaker.record_failure()
+            breaker.record_error(exc.reason)  # a 4xx is the request's fault, not the endpoint's
             reason, fallback = exc.reason, True
         except Exception as exc:  # noqa: BLE001 - a search must never fail because of the model
             breaker.record_failure()
@@ -204,14 +217,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
 
     if skip is None:  # the cluster returned the widened window: page it for the client
         ranked = ranked[start:start + size]
-    source_spec = source_filter_spec(body, params)
-    if source_spec is not None:
-        enabled, includes, excludes = source_spec
-        for hit in ranked:
-            if not enabled:
-                hit.pop("_source", None)
-            elif "_source" in hit:
-                hit["_source"] = filter_source(hit["_source"], includes, excludes)
+    apply_source_filter(ranked, body, params)
     if "hits" in response:
         hits_section["hits"] = ranked
     info: dict[str, Any] = {"pipeline": pipeline.name, "reranked": reranked, "window": min(window, len(hits))}

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from searchtune.gateway.breaker import OPEN
+from searchtune.gateway import native_pipelines
 from searchtune.gateway.pipelines import PipelineError
 from searchtune.gateway.proxy import error_body, es_error, forward_headers, json_content_type, proxy, with_upstream_headers
 from searchtune.gateway.rerank import CONSUMED_PARAMS, plan_request, rerank_response
@@ -30,6 +30,8 @@ async def search_endpoint(gateway: Gateway, request: Request) -> Response:
     name = await gateway.pipeline_for(request, index)
     if not name:
         return await proxy(gateway, request)
+    if await native_pipelines.is_native(gateway, request, name):
+        return await proxy(gateway, request, search_pipeline=name)
     request.state.kind = "search_pipeline"
     return await pipeline_search(gateway, request, index, name)
 
@@ -79,7 +81,7 @@ async def run_search(gateway: Gateway, index: str, name: str | None, body: dict,
             upstream_body, start, size, window, skip = plan_request(body, query, pipeline)
         except ValueError as exc:
             return 400, error_body(400, "illegal_argument_exception", str(exc)), None
-    consumed = CONSUMED_PARAMS if pipeline is not None else ("search_pipeline",)
+    consumed = CONSUMED_PARAMS if pipeline is not None else ()  # a plain one's search_pipeline is the cluster's
     try:
         upstream = await cluster_search(gateway, index, upstream_body, params, headers, consumed)
     except UpstreamError as exc:
@@ -87,7 +89,12 @@ async def run_search(gateway: Gateway, index: str, name: str | None, body: dict,
     es_ms = (time.perf_counter() - began) * 1000
     if upstream.status != 200 or pipeline is None:
         return upstream.status, upstream.body, upstream
-    outcome = await rerank_step(gateway, pipeline, upstream.json(), body, query, start, size, window, skip)
+    try:
+        answer = upstream.json()
+    except ValueError:
+        return 502, error_body(502, "gateway_exception", f"the cluster answered HTTP 200 with a body that is not "
+                                                         f"JSON: {upstream.body[:200]!r}"), None
+    outcome = await rerank_step(gateway, pipeline, answer, body, query, start, size, window, skip)
     log_search(index, pipeline.name, outcome.reranked, outcome.reason, outcome.fallback, window, began,
                es_ms=es_ms, rerank_ms=outcome.timings.get("rerank_ms", 0.0))
     return 200, outcome.body, upstream
@@ -106,15 +113,15 @@ async def cluster_search(gateway: Gateway, index: str, body: dict, params: list[
 async def rerank_step(gateway: Gateway, pipeline, response: dict, body: dict, query: dict[str, str], start: int,
                       size: int, window: int, skip: str | None):
     """The pipeline's rerank processor over ``response`` (the cluster's answer, or hybrid's fused one), with its
-    breaker and metrics; see rerank.rerank_response."""
+    (pipeline, endpoint) breaker and metrics; see rerank.rerank_response."""
     spec = pipeline.rerank
     endpoint = spec.endpoint or gateway.settings.models.get(spec.model_id or "")
-    breaker = gateway.breakers.get(endpoint or "")
+    breaker = gateway.breakers.get(pipeline.name, endpoint or "")
+    budget = spec.timeout_s or gateway.settings.timeout_s
     outcome = await rerank_response(response, body, query, pipeline, start, size, window, skip,
-                                    rerank_call=gateway.reranker.rerank, endpoint=endpoint, breaker=breaker,
-                                    timeout=spec.timeout_s or gateway.settings.timeout_s)
-    if endpoint:
-        gateway.metrics.breaker_open.labels(endpoint).set(1 if breaker.state == OPEN else 0)
+                                    rerank_call=gateway.calls.rerank, endpoint=endpoint, breaker=breaker,
+                                    timeout=budget)
+    gateway.calls.settle(pipeline, endpoint, breaker, budget, outcome.body["searchtune"])
     label = "reranked" if outcome.reranked else ("fallback" if outcome.fallback else "skipped")
     gateway.metrics.reranks.labels(pipeline.name, label).inc()
     if outcome.fallback:

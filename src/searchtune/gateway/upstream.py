@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from searchtune.gateway.credentials import redact_url
+
 
 class UpstreamError(Exception):
     """The cluster could not be reached or did not answer in time."""
@@ -27,10 +29,19 @@ class UpstreamResponse:
         return json.loads(self.body)
 
 
+#: Headers that are the gateway's own business and never go to the cluster (the admin key, see auth.py).
+PRIVATE_HEADERS = frozenset({"x-searchtune-admin-key"})
+
+
 class Upstream:
+    """``base_url`` carries no credentials (credentials.py splits them off); ``authorization`` is the gateway's own,
+    added to its own calls (:meth:`request_json`) and, with ``lend_credentials``, to client requests that have none."""
+
     def __init__(self, base_url: str, timeout_s: float = 120.0, connect_timeout_s: float = 10.0,
-                 max_connections: int = 256) -> None:
+                 max_connections: int = 256, authorization: str | None = None, lend_credentials: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self._authorization = authorization
+        self._lend = lend_credentials
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s)
         self._max_connections = max_connections
         self.session: aiohttp.ClientSession | None = None
@@ -46,8 +57,14 @@ class Upstream:
             await self.session.close()
 
     async def request(self, method: str, path_and_query: str, headers: list[tuple[str, str]] | None = None,
-                      body: bytes | None = None) -> UpstreamResponse:
-        """``path_and_query`` is sent exactly as given (already percent-encoded by the client)."""
+                      body: bytes | None = None, as_gateway: bool = False) -> UpstreamResponse:
+        """``path_and_query`` is sent exactly as given (already percent-encoded by the client). The gateway's
+        credentials are added only to its own calls (``as_gateway``) or when lending was asked for, and only when
+        the request carries none."""
+        headers = [h for h in headers or [] if h[0].lower() not in PRIVATE_HEADERS]
+        if self._authorization and (as_gateway or self._lend) and not any(
+                h[0].lower() == "authorization" for h in headers):
+            headers.append(("Authorization", self._authorization))
         url = URL(self.base_url + path_and_query, encoded=True)
         try:
             async with self.session.request(method, url, headers=headers, data=body or None,
@@ -56,7 +73,7 @@ class Upstream:
                 out_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
                 return UpstreamResponse(response.status, out_headers, raw)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise UpstreamError(f"cluster {self.base_url} unreachable: {type(exc).__name__}: {exc}") from exc
+            raise UpstreamError(f"cluster {redact_url(self.base_url)} unreachable: {type(exc).__name__}: {exc}") from exc
 
     async def request_json(self, method: str, path_and_query: str, headers: dict[str, str] | None = None,
                            payload: Any = None) -> UpstreamResponse:
@@ -66,4 +83,4 @@ class Upstream:
         if payload is not None:
             body = json.dumps(payload).encode()
             all_headers.append(("Content-Type", "application/json"))
-        return await self.request(method, path_and_query, all_headers, body)
+        return await self.request(method, path_and_query, all_headers, body, as_gateway=True)

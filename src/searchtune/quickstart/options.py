@@ -30,14 +30,17 @@ class QuickstartOptions:
     mine_drop_above_positive: bool = False
     max_length: int = 256
     seed: int = 42
-    #: Embedder loss (the `train embed` default is MNRL): cached MNRL has the same loss and gradients, computed in
-    #: mini-batches, so peak memory no longer grows with batch size x max length (MNRL at 32 x 256 tokens peaked at
-    #: 8.3 GB RSS on the 2-core reference machine).
-    embed_loss: str = "cached-mnrl"
+    #: Embedder loss: 'auto' picks plain MNRL when its memory estimate fits the quickstart's training memory budget
+    #: (quickstart/training.py TRAIN_MEMORY_GIB) and cached MNRL (same loss and gradients, in mini-batches) when it
+    #: does not (train/memory.py); MNRL at 32 x 256 tokens once peaked at 8.3 GB RSS on the reference machine.
+    embed_loss: str = "auto"
     embed_mini_batch_size: int = 16
     #: Training settings that differ from the `train` stage's defaults (keys of TrainConfig), applied last.
     train_overrides: dict = field(default_factory=dict)
+    #: Registry/dataset store (fsspec URI). None: the work folder's own, even when the user has SEARCHTUNE_STORE
+    #: set, so a quickstart never registers or promotes models in the user's registry unless told to (--store).
+    store_uri: str | None = None
 
     @property
     def store(self) -> str:
-        return str(self.workdir / "store")
+        return self.store_uri or str(self.workdir / "store")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
+import secrets
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +20,11 @@ import httpx
 from searchtune.data.records import Dataset
 from searchtune.eval.metrics import EvalResult, evaluate
 from searchtune.eval.report import ExampleQuery, ReportInput, write_report
+from searchtune.gateway.auth import ADMIN_KEY_HEADER
 from searchtune.quickstart.monitor import PeakMemory, StageClock
 from searchtune.quickstart.options import QuickstartOptions
 from searchtune.storage import atomic_write_json
+from searchtune.train.schedule import budget_cut_note
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,8 @@ class Quickstart:
         self.urls: dict[str, str] = {}
         self.bm25_weight: float | None = None  # the pipeline's, from training's tuned fusion weight
         self.o.workdir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("SEARCHTUNE_STORE", self.o.store)
-        self.store = os.environ["SEARCHTUNE_STORE"]
+        self.store = self.o.store  # the work folder's own unless --store: never the user's SEARCHTUNE_STORE
+        self.admin_key = secrets.token_urlsafe(24)  # this run's gateway admin key, for its pipeline PUT only
 
     # ------------------------------------------------------------------ stages
     def start_search(self) -> str:
@@ -142,8 +144,13 @@ class Quickstart:
         output = self.o.workdir / "model"
         record = train_within_budget(self.o, client, split, index, triplets_path, output)
         final = (record.get("dev") or {}).get("final") or {}
-        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s; dev NDCG@10 "
+        schedule = record.get("schedule") or {}
+        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
+                 f"of {schedule.get('planned_steps')} planned steps; dev NDCG@10 "
                  f"{final.get('dev_ndcg@10', float('nan')):.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}")
+        if budget_cut_note(record):
+            log.warning("%s", budget_cut_note(record))
+            self.say(f"WARNING: {budget_cut_note(record)}")
         return output, record
 
     def publish(self, model_dir: Path, record: dict) -> str:
@@ -171,17 +178,19 @@ class Quickstart:
         self.say(f"model endpoint ready at {server.url} (serving {ref})")
         return server.url
 
-    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None) -> str:
+    def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None, hybrid: dict | None = None) -> str:
         from searchtune.gateway.process import start_gateway_process
 
-        gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"])
+        gateway = start_gateway_process(es_url, extra_args=["--timeout", "30"],
+                                        env={"SEARCHTUNE_GATEWAY_ADMIN_KEY": self.admin_key})
         if not self.o.keep_running:
             self.stack.callback(gateway.stop)
         self.memory.extra_pids.add(gateway.process.pid)
         # training reports the model's fusion weight; the gateway takes BM25's
         self.bm25_weight = None if fusion_weight is None else round(1.0 - float(fusion_weight), 4)
-        body = self._pipeline_body(endpoint)
-        response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30)
+        body = hybrid or self._pipeline_body(endpoint)
+        response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30,
+                             headers={ADMIN_KEY_HEADER: self.admin_key})
         response.raise_for_status()
         self.urls["gateway"] = gateway.url
         self.say(f"gateway at {gateway.url}; search pipeline '{self.o.pipeline}' created")
@@ -225,11 +234,20 @@ class Quickstart:
             with self.clock.stage("register + serve"):
                 ref = self.publish(model_dir, record)
                 endpoint = self.serve(ref)
+            hybrid = None
+            if self.o.task == "embed":  # an embedder is deployed as hybrid retrieval (quickstart/hybrid.py)
+                from searchtune.quickstart.hybrid import hybrid_pipeline, index_and_tune
+
+                with self.clock.stage("index vectors + tune weight"):
+                    record["vectors"], fusion_weight = index_and_tune(client, index, ref, split, record,
+                                                                      self.o.fields, self.o.max_length, self.say)
+                hybrid = hybrid_pipeline(ref, endpoint, fusion_weight)
             with self.clock.stage("gateway"):
-                gateway_url = self.gateway(es_url, endpoint, fusion_weight)
+                gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
                 tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
-            label = f"{self.o.model_name} via gateway" + (f" (fused, w={fusion_weight:.2f})" if fusion_weight is not None else "")
+            kind = "hybrid" if hybrid else "fused"
+            label = f"{self.o.model_name} via gateway" + (f" ({kind}, w={fusion_weight:.2f})" if fusion_weight is not None else "")
             systems = {"BM25": bm25, label: tuned}
             with self.clock.stage("report"):
                 report_dir = self.o.workdir / "report"
@@ -239,6 +257,7 @@ class Quickstart:
                     training_curve=_curve(record), training_info=_training_summary(record, data_stats),
                     latencies_ms=latencies, stage_seconds=dict(self.clock.seconds),
                     commands=self._commands(index, es_url, gateway_url),
+                    warnings=[w for w in [budget_cut_note(record)] if w],
                     notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
                            "no search fell back to BM25 order"])
                 write_report(inputs, report_dir)
@@ -259,22 +278,34 @@ class Quickstart:
 
         return neural_rerank_pipeline(self.o.model_name, f"{endpoint}{DASHSCOPE_RERANK_PATH}", self.o.rerank_top_k,
                                       bm25_weight=self.bm25_weight,
-                                      headers={"Authorization": "Bearer $BAILIAN_API_KEY"},
+                                      headers={"Authorization": "Bearer $SEARCHTUNE_SECRET_BAILIAN_API_KEY"},
                                       description="Neural rerank via the fine-tuned searchtune model")
+
+    def _pipeline_example(self) -> dict:
+        if self.o.task == "embed":
+            from searchtune.quickstart.hybrid import hybrid_pipeline
+
+            return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
+        return self._pipeline_body("http://127.0.0.1:8080")
 
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
         ds = str(self.o.dataset)
-        body = json.dumps(self._pipeline_body("http://127.0.0.1:8080"), separators=(",", ":"))
         return [
             f"export SEARCHTUNE_STORE={self.store}",
             f"searchtune index {ds} --index {index} --es-url {es_url}",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
-            f"searchtune gateway --es-url {es_url} --port 9201",
-            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
-            f"-d '{body}'",
+            f"SEARCHTUNE_GATEWAY_ADMIN_KEY=$ADMIN_KEY searchtune gateway --es-url {es_url} --port 9201",
+            f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
+            if self.o.task == "embed" else "# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
-            f"--rerank http://127.0.0.1:9201 --pipeline {self.o.pipeline}",
+            f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.task == "embed" else
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
+            f"--rerank {self.o.model_name}@prod --tune-fusion",
+            f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
+            f"-H \"X-Searchtune-Admin-Key: $ADMIN_KEY\" -d '{json.dumps(self._pipeline_example())}'",
+            f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url http://127.0.0.1:9201 "
+            f"--search-pipeline {self.o.pipeline} --json through-gateway.json",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
         ]
 
@@ -290,7 +321,8 @@ def _curve(record: dict) -> list[tuple[float, float]]:
 
 
 def _training_summary(record: dict, data_stats: dict) -> dict:
-    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware")
+    keep = ("base_model", "task", "train_seconds", "pairs_per_second", "num_examples", "hardware", "schedule",
+            "throughput", "memory_plan")
     summary = {k: record[k] for k in keep if k in record}
     summary["config"] = {k: v for k, v in (record.get("config") or {}).items()
                          if k in ("loss", "learning_rate", "epochs", "batch_size", "max_length", "num_negatives")}

@@ -1,4 +1,9 @@
-"""The quickstart's training stage: the `train` subcommand's own functions, bounded by the run's time budget."""
+"""The quickstart's training stage: the `train` subcommand's own functions; the run's time budget only caps it.
+
+How much is trained comes from the data size (train/schedule.py), so the same data and command give the same
+model on an idle and on a busy machine; the budget only stops a run that would overrun it, and then the report
+says so in its first lines.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ from searchtune.quickstart.options import QuickstartOptions
 
 log = logging.getLogger(__name__)
 
-#: Share of the whole budget given to training; the rest covers indexing, mining, serving and evaluation.
+#: Share of the whole budget training may use at most; the rest covers indexing, mining, serving and evaluation.
 TRAIN_SHARE = 0.6
+#: Memory the training stage may plan for: the 6 GiB target of the whole run minus the Elasticsearch node
+#: (1 GiB heap, about 1.6 GiB resident), the quickstart's own data and clients, and the model server started later.
+TRAIN_MEMORY_GIB = 3.5
 
 
 def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str, triplets_path: Path,
@@ -21,8 +29,9 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     from searchtune.train.inputs import prepare_inputs
 
     overrides: dict = {"dev_split": "dev", "max_length": o.max_length, "seed": o.seed}
-    if o.task == "embed":  # see QuickstartOptions.embed_loss
-        overrides |= {"loss": o.embed_loss, "mini_batch_size": o.embed_mini_batch_size}
+    if o.task == "embed":  # see QuickstartOptions.embed_loss ('auto': train/memory.py decides from TRAIN_MEMORY_GIB)
+        overrides |= {"loss": o.embed_loss, "mini_batch_size": o.embed_mini_batch_size,
+                      "memory_budget_gib": TRAIN_MEMORY_GIB}
     overrides |= o.train_overrides
     config = load_config(o.task, None, overrides)
     from searchtune.search.retrieval import parse_fields
@@ -36,7 +45,7 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     else:
         from searchtune.train.rerank import train_reranker as train_fn
     seconds = o.budget_minutes * 60 * TRAIN_SHARE
-    log.info("training budget %.0fs", seconds)
+    log.info("training time cap %.0fs (the amount trained is fixed by the data size)", seconds)
     outcome = train_fn(config, inputs.triplets, str(output), dev=inputs.dev, data_info=inputs.info,
                        callbacks=[TimeBudgetCallback(seconds)])
     return outcome.record

@@ -1,10 +1,23 @@
-"""One way to get a client for the cluster a command targets, with timeouts and retries that suit batch work."""
+"""One way to get a client for the cluster a command targets, with timeouts and retries that suit batch work.
+
+Every command that takes ``--es-url`` talks to Elasticsearch or OpenSearch: :func:`search_client` asks the cluster
+what it is and hands back elasticsearch-py or opensearch-py accordingly (elasticsearch-py 9 sends
+``compatible-with=9`` media types that OpenSearch answers with 406, and refuses servers that are not Elasticsearch).
+The rest of the code calls the API both clients share: keyword arguments plus ``body=`` for request bodies.
+"""
 
 from __future__ import annotations
 
-from elasticsearch import Elasticsearch
+from types import ModuleType
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from opensearchpy.exceptions import OpenSearchException
 
 from searchtune.config import es_url as default_es_url
+
+#: What a cluster call may raise, whichever client made it (``ConnectionError``: :func:`detect_product`).
+CLUSTER_ERRORS: tuple[type[BaseException], ...] = (ApiError, TransportError, OpenSearchException, ConnectionError)
 
 
 def es_client(url: str | None = None, request_timeout: float = 60.0) -> Elasticsearch:
@@ -45,8 +58,27 @@ def opensearch_client(url: str, request_timeout: float = 60.0):
 
 def search_client(url: str | None = None, request_timeout: float = 60.0):
     """The right client for whatever answers at ``url``: elasticsearch-py for Elasticsearch, opensearch-py for
-    OpenSearch. :func:`searchtune.search.retrieval.bm25_search` accepts either."""
+    OpenSearch. Raises ``ConnectionError`` (a clear message) when nothing answers there."""
     url = url or default_es_url()
     if detect_product(url) == "opensearch":
         return opensearch_client(url, request_timeout)
     return es_client(url, request_timeout)
+
+
+def is_opensearch(client: Any) -> bool:
+    """Whether ``client`` is an opensearch-py client (its few API differences are handled where they occur)."""
+    return type(client).__module__.startswith("opensearchpy")
+
+
+def bulk_helpers(client: Any) -> ModuleType:
+    """The ``helpers`` module (``streaming_bulk``, ``bulk``) of ``client``'s own library."""
+    if is_opensearch(client):
+        from opensearchpy import helpers
+    else:
+        from elasticsearch import helpers
+    return helpers
+
+
+def msearch(client: Any, searches: list[dict]) -> dict:
+    """``_msearch`` with header/body lines; both clients take them as ``body=``."""
+    return client.msearch(body=searches)

@@ -2,6 +2,8 @@
 
 The name users search (``--index NAME``) is an alias. Rebuilding (``--recreate``) fills a fresh concrete index and
 swaps the alias atomically, so a failed or interrupted load never leaves the live index half-written or empty.
+Works with an elasticsearch-py or an opensearch-py client (:func:`searchtune.search.client.search_client`): request
+bodies go as ``body=``, which both accept.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-
-from elasticsearch import Elasticsearch, helpers
+from typing import Any
 
 from searchtune.data.records import Document
+from searchtune.search.cluster import bulk_index, create_index, finish_index, update_aliases
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,11 @@ def index_mapping(analyzer: str = DEFAULT_ANALYZER) -> dict:
     }
 
 
-def index_exists(client: Elasticsearch, name: str) -> bool:
+def index_exists(client: Any, name: str) -> bool:
     return bool(client.indices.exists(index=name))
 
 
-def build_index(client: Elasticsearch, name: str, documents: Iterable[Document], total: int | None = None,
+def build_index(client: Any, name: str, documents: Iterable[Document], total: int | None = None,
                 recreate: bool = False, analyzer: str = DEFAULT_ANALYZER, chunk_size: int = 500,
                 on_progress: Callable[[int], None] | None = None) -> int:
     """Index ``documents`` under alias ``name``; return the document count verified after refresh."""
@@ -53,25 +55,13 @@ def build_index(client: Elasticsearch, name: str, documents: Iterable[Document],
     else:
         old_concrete = list(client.indices.get_alias(name=name).keys()) if client.indices.exists_alias(name=name) else []
     concrete = f"{name}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
-    client.indices.create(index=concrete, mappings=index_mapping(analyzer),
-                          settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
-    sent = 0
+    create_index(client, concrete, index_mapping(analyzer),
+                 {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
     try:
         actions = ({"_index": concrete, "_id": d.id, "_source": {"id": d.id, "title": d.title, "text": d.text}}
                    for d in documents)
-        for ok, item in helpers.streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False,
-                                               max_retries=3):
-            if not ok:
-                raise RuntimeError(f"bulk indexing failed: {item}")
-            sent += 1
-            if on_progress:
-                on_progress(1)
-        client.indices.put_settings(index=concrete, settings={"refresh_interval": "1s"})
-        client.indices.refresh(index=concrete)
-        count = int(client.count(index=concrete)["count"])
-        expected = total if total is not None else sent
-        if count != expected:
-            raise RuntimeError(f"index '{concrete}' holds {count} documents, expected {expected}")
+        sent = bulk_index(client, actions, chunk_size, on_progress)
+        count = finish_index(client, concrete, total if total is not None else sent)
     except BaseException:
         client.indices.delete(index=concrete, ignore_unavailable=True)
         raise
@@ -80,7 +70,7 @@ def build_index(client: Elasticsearch, name: str, documents: Iterable[Document],
         actions_alias.insert(0, {"remove_index": {"index": name}})
     else:
         actions_alias += [{"remove": {"index": old, "alias": name}} for old in old_concrete]
-    client.indices.update_aliases(actions=actions_alias)
+    update_aliases(client, actions_alias)
     for old in old_concrete:
         if old != name:
             client.indices.delete(index=old, ignore_unavailable=True)
@@ -88,7 +78,7 @@ def build_index(client: Elasticsearch, name: str, documents: Iterable[Document],
     return count
 
 
-def _cluster_url(client: Elasticsearch) -> str:
+def _cluster_url(client: Any) -> str:
     try:
         node = client.transport.node_pool.get()
         return str(node.base_url)

@@ -1,12 +1,12 @@
-"""First-stage BM25 retrieval through the cluster, batched with ``msearch``."""
+"""First-stage BM25 retrieval through the cluster (Elasticsearch or OpenSearch client), batched with ``msearch``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-
-from elasticsearch import Elasticsearch
+from typing import Any
 
 from searchtune.data.records import Document, Query
+from searchtune.search.client import msearch
 
 #: run[query_id][doc_id] = score
 Run = dict[str, dict[str, float]]
@@ -25,7 +25,7 @@ def bm25_query(text: str, fields: list[str]) -> dict:
     return {"multi_match": {"query": text, "fields": fields, "type": "best_fields"}}
 
 
-def bm25_search(client: Elasticsearch, index: str, queries: Mapping[str, Query], fields: list[str] | None = None,
+def bm25_search(client: Any, index: str, queries: Mapping[str, Query], fields: list[str] | None = None,
                 top_k: int = 100, batch_size: int = 32, with_source: bool = False,
                 on_progress: Callable[[int], None] | None = None) -> tuple[Run, dict[str, Document]]:
     """BM25 top-k per query. Returns the run and, when ``with_source``, the retrieved documents by id."""
@@ -41,9 +41,7 @@ def bm25_search(client: Elasticsearch, index: str, queries: Mapping[str, Query],
             body: dict = {"query": bm25_query(query.text, fields), "size": top_k, "track_total_hits": False}
             body["_source"] = ["id", "title", "text"] if with_source else False
             searches.append(body)
-        # opensearch-py (see search.client.opensearch_client) takes the NDJSON lines as body=
-        opensearch = type(client).__module__.startswith("opensearchpy")
-        response = client.msearch(body=searches) if opensearch else client.msearch(searches=searches)
+        response = msearch(client, searches)
         for (qid, _), result in zip(batch, response["responses"]):
             if "error" in result:
                 raise RuntimeError(f"search failed for query {qid}: {result['error']}")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from searchtune.data.records import Document, Query
+from searchtune.search.client import msearch
 from searchtune.search.retrieval import DEFAULT_FIELDS, Run, bm25_query, bm25_search
 
 
@@ -43,8 +44,7 @@ class BM25Retriever:
             searches.append({"query": {"bool": {"must": bm25_query(text, self.fields),
                                                 "filter": {"ids": {"values": ids}}}},
                              "size": len(ids), "_source": False, "track_total_hits": False})
-        opensearch = type(self.client).__module__.startswith("opensearchpy")
-        response = self.client.msearch(body=searches) if opensearch else self.client.msearch(searches=searches)
+        response = msearch(self.client, searches)
         scores: dict[str, float] = {}
         for qid, result in zip(order, response["responses"]):
             if "error" in result:

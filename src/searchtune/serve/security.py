@@ -7,46 +7,25 @@ Keys are kept only as sha256 digests and compared with :func:`hmac.compare_diges
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 from fastapi import Request
 
+from searchtune.asgi_body import declared_length, read_limited, replay
+from searchtune.keys import key_matches
 from searchtune.serve.errors import ApiError, error_body
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def parse_key_hashes(keys: list[str] | None = None, hashes: list[str] | None = None) -> list[str]:
-    """Raw keys are hashed at once; ``sha256:<hex>`` or bare 64-hex digests are taken as already hashed."""
-    out = [hash_key(k) for k in (keys or []) if k]
-    for h in hashes or []:
-        h = h.strip().removeprefix("sha256:").lower()
-        if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
-            raise ValueError("an API key hash must be 64 hex characters (sha256), optionally prefixed 'sha256:'")
-        out.append(h)
-    return out
-
-
 def make_auth_dependency(key_hashes: list[str]):
-    digests = [bytes.fromhex(h) for h in key_hashes]
-
     async def require_key(request: Request) -> None:
-        if not digests:
+        if not key_hashes:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "Unauthorized", "missing bearer API key (Authorization: Bearer <key>)",
                            headers={"WWW-Authenticate": "Bearer"})
-        presented = hashlib.sha256(token.strip().encode()).digest()
-        ok = False
-        for digest in digests:  # no short-circuit: time does not depend on which key matched
-            ok |= hmac.compare_digest(presented, digest)
-        if not ok:
+        if not key_matches(token.strip(), key_hashes):
             raise ApiError(403, "Forbidden", "invalid API key")
 
     return require_key
@@ -62,34 +41,14 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._reject(scope, send, int(length))
+        length = declared_length(scope)
+        if length is not None and length > self.max_bytes:
+            return await self._reject(scope, send, length)
         # Read the body here (FastAPI buffers it anyway), refusing as soon as it passes the limit, then replay it.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > self.max_bytes:
-                return await self._reject(scope, send, received)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        body, received = await read_limited(receive, self.max_bytes)
+        if body is None:
+            return await self._reject(scope, send, received) if received > self.max_bytes else None  # else: client left
+        await self.app(scope, replay(body, receive), send)
 
     async def _reject(self, scope, send, size: int) -> None:
         body = json.dumps(error_body("PayloadTooLarge", f"request body of {size} bytes exceeds max_body_bytes="

@@ -17,12 +17,12 @@ from searchtune.data.records import DatasetError
 
 Task = Literal["rerank", "embed"]
 RerankLoss = Literal["bce", "lambda", "listnet"]
-EmbedLoss = Literal["mnrl", "cached-mnrl"]
+EmbedLoss = Literal["auto", "mnrl", "cached-mnrl"]
 
 #: Per-task defaults that differ from the field defaults below.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "embed": {"loss": "mnrl", "num_negatives": 1, "learning_rate": 3e-5, "batch_size": 32, "epochs": 3.0},
-    "rerank": {"loss": "bce", "num_negatives": 7, "learning_rate": 2e-5, "batch_size": 16, "epochs": 1.0},
+    "embed": {"loss": "auto", "num_negatives": 1, "learning_rate": 3e-5, "batch_size": 32},
+    "rerank": {"loss": "bce", "num_negatives": 7, "learning_rate": 2e-5, "batch_size": 16},
 }
 
 
@@ -35,7 +35,7 @@ class TrainConfig(BaseModel):
     base_model: str | None = Field(None, description="HF id or path; default: bundled all-MiniLM-L6-v2")
     loss: str = "mnrl"
     learning_rate: float = Field(3e-5, gt=0)
-    epochs: float = Field(1.0, gt=0)
+    epochs: float | None = Field(None, gt=0, description="default: chosen from the data size (train/schedule.py)")
     max_steps: int = -1
     batch_size: int = Field(32, ge=1)
     mini_batch_size: int = Field(16, ge=1, description="chunk size of cached-mnrl / listwise losses")
@@ -58,6 +58,11 @@ class TrainConfig(BaseModel):
     save_total_limit: int = 2
     logging_steps: int = 10
     dataloader_workers: int = 0
+    # throughput (train/throughput.py, train/batching.py, train/memory.py)
+    group_by_length: bool = Field(True, description="length-grouped batches without duplicate texts")
+    attention_dropout: float | None = Field(0.0, ge=0, lt=1, description="None keeps the model's own")
+    memory_budget_gib: float | None = Field(None, gt=0, description="decides mnrl vs cached-mnrl for loss 'auto'")
+    threads: int | None = Field(None, ge=1, description="torch threads; default: the cores this process may use")
 
     def check(self) -> TrainConfig:
         allowed = RerankLoss.__args__ if self.task == "rerank" else EmbedLoss.__args__  # type: ignore[attr-defined]

@@ -7,18 +7,14 @@ that through :func:`searchtune.progress.progress` (a bar on a terminal, periodic
 
 from __future__ import annotations
 
-import logging
-
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from searchtune.progress import progress
 
-log = logging.getLogger("searchtune.train")
-
 
 class ConciseProgressCallback(TrainerCallback):
-    """step/max_steps with the latest loss; one line per dev evaluation."""
+    """step/max_steps with the latest loss (the dev evaluator logs its own line per evaluation)."""
 
     def __init__(self, description: str = "training"):
         self.description = description
@@ -37,16 +33,9 @@ class ConciseProgressCallback(TrainerCallback):
             self._advance(1)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._advance is not None and logs and "loss" in logs:
-            self._advance(0, info=f"loss {float(logs['loss']):.4f}, epoch {float(state.epoch or 0):.2f}")
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if not state.is_world_process_zero or not metrics:
-            return
-        shown = {k.removeprefix("eval_dev_"): v for k, v in metrics.items() if k.startswith("eval_dev_")}
-        if shown:
-            figures = ", ".join(f"{k} {float(v):.4f}" for k, v in list(shown.items())[:3])
-            log.info("dev at step %d: %s", state.global_step, figures)
+        loss = (logs or {}).get("loss", (logs or {}).get("train_loss"))  # train_loss: the run's mean, at the end
+        if self._advance is not None and loss is not None:
+            self._advance(0, info=f"loss {float(loss):.4f}, epoch {float(state.epoch or 0):.2f}")
 
     def on_train_end(self, args, state, control, **kwargs):
         if self._context is not None:

@@ -89,7 +89,7 @@ def training_arguments(args_cls, config: TrainConfig, work_dir: Path, has_dev: b
     strategy = "steps" if config.eval_steps else "epoch"
     kwargs: dict[str, Any] = dict(
         output_dir=str(work_dir / CHECKPOINTS),
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.epochs or 1.0,
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -140,8 +140,11 @@ def resolve_resume(resume: bool | str | None, work_dir: Path) -> str | bool | No
 def run_trainer(trainer, *, config: TrainConfig, base_model: str, output: str, work_dir: Path,
                 evaluator: DevRerankEvaluator | None, pairs_per_example: int, num_examples: int,
                 data_info: dict[str, Any], resume: bool | str | None = None,
-                keep_checkpoints: bool = False, finalize=None) -> TrainOutcome:
-    """Train (resuming if asked), keep the best dev checkpoint, save the model folder and training.json."""
+                keep_checkpoints: bool = False, finalize=None, figures=None) -> TrainOutcome:
+    """Train (resuming if asked), keep the best dev checkpoint, save the model folder and training.json.
+
+    ``figures`` (a :class:`~searchtune.train.figures.RunFigures`) adds the schedule and throughput records;
+    ``finalize`` adds task-specific figures of the kept model."""
     from searchtune.train.progress import use_concise_progress
 
     use_concise_progress(trainer, f"training {config.task}")
@@ -175,6 +178,11 @@ def run_trainer(trainer, *, config: TrainConfig, base_model: str, output: str, w
         "hardware": hardware(),
         "bf16": bool(trainer.args.bf16),
     }
+    if figures is not None:  # throughput counts training only: dev evaluations are timed apart
+        eval_seconds = sum(h.get("seconds", 0.0) for h in evaluator.history) if evaluator is not None else 0.0
+        steps = state.global_step - (_checkpoint_step(checkpoint) if checkpoint else 0)
+        record |= figures.record(trainer, seconds=max(train_seconds - eval_seconds, 1e-9), steps=steps,
+                                 pairs=examples_seen * pairs_per_example, bf16=bool(trainer.args.bf16))
     if finalize is not None and is_main_process():  # task-specific figures of the kept model, into training.json
         finalize(trainer.model, record)
     if is_main_process():

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import helpers
-
 from searchtune.data.records import Document
 from searchtune.search.indexing import DEFAULT_ANALYZER, index_mapping
+from searchtune.search.cluster import (bulk_helpers, bulk_index, create_index, finish_index, get_mapping,
+                                      is_opensearch)
 from searchtune.vectors.embedders import Embedder
 from searchtune.vectors.mapping import DEFAULT_QUANTIZATION, DEFAULT_VECTOR_FIELD, Quantization, VectorSpec, with_vectors
 from searchtune.vectors.versions import index_meta, live_index, move_alias, physical_name
@@ -70,14 +70,14 @@ def update_vectors(client, alias: str, embedder: Embedder, *, field: str | None 
     live = live_index(client, alias)
     if live is None:
         raise LookupError(f"no index or alias '{alias}'")
-    mapping = next(iter(client.indices.get_mapping(index=live).values()))["mappings"]
+    mapping = next(iter(get_mapping(client, live).values()))["mappings"]
     old_field = (index_meta(client, live).get("vectors") or {}).get("field")
     field = field or old_field or DEFAULT_VECTOR_FIELD
     properties = {k: v for k, v in mapping.get("properties", {}).items()
-                  if k not in (old_field, field) and v.get("type") != "dense_vector"}
+                  if k not in (old_field, field) and v.get("type") not in ("dense_vector", "knn_vector")}
     base = {**{k: v for k, v in mapping.items() if k != "_meta"}, "properties": properties}
     total = int(client.count(index=live)["count"])
-    hits = helpers.scan(client, index=live, query={"query": {"match_all": {}}}, size=500, preserve_order=False,
+    hits = bulk_helpers(client).scan(client, index=live, query={"query": {"match_all": {}}}, size=500, preserve_order=False,
                         _source_excludes=[f for f in (old_field, field) if f])
     sources = ({**hit["_source"], "id": hit["_source"].get("id", hit["_id"])} for hit in hits)
     return _build(client, alias, sources, embedder, base_mapping=base, total=total, field=field,
@@ -91,20 +91,18 @@ def _build(client, alias: str, sources: Iterable[dict[str, Any]], embedder: Embe
     spec = vector_spec(embedder, field, quantization)
     previous = live_index(client, alias)
     concrete = physical_name(alias, embedder.identity.id)
-    mapping = with_vectors(base_mapping, spec)
+    opensearch = is_opensearch(client)
+    mapping = with_vectors(base_mapping, spec, opensearch)
     mapping["_meta"]["searchtune"].update(alias=alias, previous_index=previous if previous != alias else None,
                                           built_at=spec.meta()["built_at"])
-    client.indices.create(index=concrete, mappings=mapping,
-                          settings={"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"})
+    settings: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"}
+    if opensearch:
+        settings["knn"] = True
+    create_index(client, concrete, mapping, settings)
     started = time.perf_counter()
     try:
         sent = _bulk_with_vectors(client, concrete, sources, embedder, field, embed_batch, chunk_size, on_progress)
-        client.indices.put_settings(index=concrete, settings={"refresh_interval": "1s"})
-        client.indices.refresh(index=concrete)
-        count = int(client.count(index=concrete)["count"])
-        expected = total if total is not None else sent
-        if count != expected:
-            raise RuntimeError(f"index '{concrete}' holds {count} documents, expected {expected}")
+        count = finish_index(client, concrete, total if total is not None else sent)
         seconds = time.perf_counter() - started
         old = move_alias(client, alias, concrete, delete_old=replace_plain and previous == alias)
     except BaseException:
@@ -146,19 +144,11 @@ def _bulk_with_vectors(client, index: str, sources: Iterable[dict[str, Any]], em
 
     worker = threading.Thread(target=produce, name="embed-for-index", daemon=True)
     worker.start()
-    sent = 0
     try:
-        for ok, item in helpers.streaming_bulk(client, actions(), chunk_size=chunk_size, raise_on_error=False,
-                                               max_retries=3):
-            if not ok:
-                raise RuntimeError(f"bulk indexing failed: {item}")
-            sent += 1
-            if on_progress:
-                on_progress(1)
+        return bulk_index(client, actions(), chunk_size, on_progress)
     finally:
         stop.set()
         worker.join(timeout=30)
-    return sent
 
 
 def _embedded(batch: list[dict[str, Any]], embedder: Embedder, field: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from searchtune.normalize import minmax
+from searchtune.normalize import minmax_by_id as minmax
 
 Ranked = Sequence[tuple[str, float]]   # (doc id, score), best first
 FusionMethod = Literal["linear", "rrf"]

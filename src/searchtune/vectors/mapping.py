@@ -18,6 +18,8 @@ DEFAULT_VECTOR_FIELD = "embedding"
 Quantization = Literal["int8", "float"]
 DEFAULT_QUANTIZATION: Quantization = "int8"
 _INDEX_TYPES = {"int8": "int8_hnsw", "float": "hnsw"}
+#: Elasticsearch similarity -> OpenSearch k-NN space type.
+_OS_SPACE = {"cosine": "cosinesimil", "dot_product": "innerproduct", "l2_norm": "l2"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,11 @@ class VectorSpec:
     def index_type(self) -> str:
         return _INDEX_TYPES[self.quantization]
 
-    def field_mapping(self) -> dict[str, Any]:
+    def field_mapping(self, opensearch: bool = False) -> dict[str, Any]:
+        if opensearch:  # k-NN plugin, Lucene engine: pure Java (no native library) and filters during the search
+            return {"type": "knn_vector", "dimension": self.dims,
+                    "method": {"name": "hnsw", "engine": "lucene", "space_type": _OS_SPACE[self.similarity],
+                               "parameters": {"m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction}}}
         return {"type": "dense_vector", "dims": self.dims, "index": True, "similarity": self.similarity,
                 "index_options": {"type": self.index_type, "m": self.hnsw_m,
                                   "ef_construction": self.hnsw_ef_construction}}
@@ -49,11 +55,14 @@ class VectorSpec:
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **self.extra}
 
 
-def with_vectors(mapping: dict[str, Any], spec: VectorSpec) -> dict[str, Any]:
+def with_vectors(mapping: dict[str, Any], spec: VectorSpec, opensearch: bool = False) -> dict[str, Any]:
     """``mapping`` plus the vector field and ``_meta.searchtune.vectors`` (a new dict; the input is left alone)."""
-    merged = {**mapping, "properties": {**mapping.get("properties", {}), spec.field: spec.field_mapping()}}
+    merged = {**mapping, "properties": {**mapping.get("properties", {}), spec.field: spec.field_mapping(opensearch)}}
     meta = dict(mapping.get("_meta", {}))
-    meta["searchtune"] = {**meta.get("searchtune", {}), "vectors": spec.meta()}
+    vectors = spec.meta()
+    if opensearch:
+        vectors["index_type"] = "lucene_hnsw"
+    meta["searchtune"] = {**meta.get("searchtune", {}), "vectors": vectors}
     merged["_meta"] = meta
     return merged
 

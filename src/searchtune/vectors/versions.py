@@ -14,6 +14,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from searchtune.search.cluster import get_mapping, update_aliases
+
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +51,7 @@ def live_index(client, alias: str) -> str | None:
 
 
 def index_meta(client, index: str) -> dict:
-    body = client.indices.get_mapping(index=index)
+    body = get_mapping(client, index)
     mapping = next(iter(body.values())).get("mappings") or {}
     return ((mapping.get("_meta") or {}).get("searchtune")) or {}
 
@@ -68,7 +70,7 @@ def move_alias(client, alias: str, new_index: str, delete_old: bool = False) -> 
         actions.insert(0, {"remove_index": {"index": alias}})
     elif old and old != new_index:
         actions.insert(0, {"remove": {"index": old, "alias": alias}})
-    client.indices.update_aliases(actions=actions)
+    update_aliases(client, actions)
     if delete_old and old and old not in (alias, new_index):
         client.indices.delete(index=old, ignore_unavailable=True)
     log.info("alias %s: %s -> %s", alias, old, new_index)
@@ -92,7 +94,7 @@ def rollback(client, alias: str) -> str:
 def list_versions(client, alias: str) -> list[IndexVersion]:
     """Every physical index built for ``alias`` (its ``_meta.searchtune.alias``), newest first."""
     current = live_index(client, alias)
-    mappings = client.indices.get_mapping(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+    mappings = get_mapping(client, f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
     rows = []
     for name, body in mappings.items():
         meta = ((body.get("mappings") or {}).get("_meta") or {}).get("searchtune") or {}

@@ -57,7 +57,7 @@ class Backend:
         if self.kind == "embedding":
             self._modules = [m for m in self.model if type(m).__name__ != "Normalize"]
             self.has_normalize = len(self._modules) < len(self.model)
-            self.card = replace(self.card, dimension=int(self.model.get_sentence_embedding_dimension() or 0),
+            self.card = replace(self.card, dimension=int(self.model.get_embedding_dimension() or 0),
                                 prompts=dict(getattr(self.model, "prompts", None) or {}))
         else:
             config = self.model.model.config

@@ -27,6 +27,21 @@ T = TypeVar("T")
 REQUEST_START: ContextVar[float | None] = ContextVar("searchtune_request_start", default=None)
 
 
+def add_cohere_versions(router, path: str, summary: str, tag: str, body_type: type, handler) -> None:
+    """Cohere's ``/v1/...`` and ``/v2/...`` of one route: the same handler, told which version answered."""
+    for version in ("1", "2"):
+        def endpoint_for(v: str):
+            async def endpoint(body):
+                return await handler(body, v)
+
+            endpoint.__annotations__ = {"body": body_type}
+            endpoint.__name__ = f"cohere_{tag}_v{v}"
+            return endpoint
+
+        router.post(path.format(version=version), tags=[tag], summary=summary.format(version=version))(
+            endpoint_for(version))
+
+
 def direction(value: str | None) -> Direction:
     return "left" if (value or "right").lower() == "left" else "right"
 

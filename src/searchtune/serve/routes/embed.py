@@ -17,7 +17,7 @@ from fastapi import APIRouter
 
 from searchtune.serve import inference
 from searchtune.serve.embed_schemas import AlibabaEmbed, CohereEmbed, DashScopeEmbed, OpenAIEmbeddings
-from searchtune.serve.routes.common import RouteContext
+from searchtune.serve.routes.common import RouteContext, add_cohere_versions
 from searchtune.serve.tokens import Direction
 from searchtune.serve.vectors import encode_as, shape
 
@@ -87,13 +87,7 @@ def add_embed_routes(router: APIRouter, ctx: RouteContext) -> None:
         return {**common, "response_type": "embeddings_by_type",
                 "embeddings": {k: encode_as(vectors, k) for k in dict.fromkeys(kinds)}}
 
-    @router.post("/v1/embed", tags=["embeddings"], summary="Cohere v1 embed")
-    async def cohere_v1(body: CohereEmbed) -> dict[str, Any]:
-        return await cohere(body, "1")
-
-    @router.post("/v2/embed", tags=["embeddings"], summary="Cohere v2 embed")
-    async def cohere_v2(body: CohereEmbed) -> dict[str, Any]:
-        return await cohere(body, "2")
+    add_cohere_versions(router, "/v{version}/embed", "Cohere v{version} embed", "embeddings", CohereEmbed, cohere)
 
     @router.post("/api/v1/services/embeddings/text-embedding/text-embedding", tags=["embeddings"],
                  summary="DashScope (Bailian) text-embedding")

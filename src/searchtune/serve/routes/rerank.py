@@ -15,7 +15,7 @@ from fastapi import APIRouter
 
 from searchtune.serve import inference
 from searchtune.serve.inference import Scored
-from searchtune.serve.routes.common import RouteContext, direction
+from searchtune.serve.routes.common import RouteContext, add_cohere_versions, direction
 from searchtune.serve.schemas import AlibabaRerank, CohereRerank, DashScopeRerank, HfRerank, doc_texts
 from searchtune.serve.vectors import relevance_0_1, tei_scores
 
@@ -51,13 +51,7 @@ def add_rerank_routes(router: APIRouter, ctx: RouteContext) -> None:
                 "meta": {"api_version": {"version": version}, "billed_units": {"search_units": 1},
                          "tokens": {"input_tokens": scored.tokens, "output_tokens": 0}}}
 
-    @router.post("/v1/rerank", tags=["rerank"], summary="Cohere v1 rerank")
-    async def cohere_v1(body: CohereRerank) -> dict[str, Any]:
-        return await cohere(body, "1")
-
-    @router.post("/v2/rerank", tags=["rerank"], summary="Cohere v2 rerank")
-    async def cohere_v2(body: CohereRerank) -> dict[str, Any]:
-        return await cohere(body, "2")
+    add_cohere_versions(router, "/v{version}/rerank", "Cohere v{version} rerank", "rerank", CohereRerank, cohere)
 
     @router.post("/api/v1/services/rerank/text-rerank/text-rerank", tags=["rerank"],
                  summary="DashScope (Bailian) text-rerank")
