@@ -1,14 +1,19 @@
-"""Our own servers as real child processes (the model endpoint, the gateway): the one place that knows how to find
+"""Our own servers as real child processes (the model endpoint, the gateway, the workbench): the one place that knows how to find
 the ``searchtune`` command, pick a free loopback port, and stop a child gracefully."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -61,3 +66,33 @@ class ChildProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def launch(args: list[str], name: str, health_path: str, env: dict[str, str] | None = None,
+           startup_timeout: float = 60.0, handle_cls: type[ChildProcess] = ChildProcess,
+           error_cls: type[Exception] = RuntimeError) -> ChildProcess:
+    """Start ``searchtune ARGS --ready-file F`` (a server that writes its URL to F once bound) and return once
+    ``{url}{health_path}`` answers 200; on exit or timeout stop it and raise ``error_cls`` with its log's tail."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"searchtune-{name}-"))
+    ready, log_path = workdir / "url", workdir / f"{name}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([*searchtune_argv(), *args, "--ready-file", str(ready)], stdout=log_file,
+                                   stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    handle = handle_cls(url="", process=process, log_path=log_path)
+    deadline = time.monotonic() + startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            logs = handle.logs()
+            handle.stop()
+            raise error_cls(f"{name} exited with {process.returncode}:\n{logs[-3000:]}")
+        if ready.exists() and ready.read_text().strip():
+            handle.url = ready.read_text().strip()
+            try:
+                if httpx.get(f"{handle.url}{health_path}", timeout=2.0).status_code == 200:
+                    return handle
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+    logs = handle.logs()
+    handle.stop()
+    raise error_cls(f"{name} did not become healthy in {startup_timeout:g}s:\n{logs[-3000:]}")

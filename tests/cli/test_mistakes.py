@@ -136,8 +136,8 @@ def test_help_shows_the_real_store_no_bool_metavars_and_flow_order(cli, one_erro
     top = cli("--help").stdout
     assert "<bool>" not in top and "<bool>" not in cli("eval", "--help").stdout
     listed = re.findall(r"^│ (\w+) ", top.split("Commands")[1], flags=re.M)
-    assert listed == ["data", "train", "models", "serve", "index", "gateway", "eval", "es", "opensearch",
-                      "quickstart"]
+    assert listed == ["data", "train", "models", "serve", "index", "vectors", "gateway", "eval", "es", "opensearch",
+                      "quickstart", "workbench"]
 
 
 def test_messages_with_brackets_print_verbatim(cli, one_error, tmp_path: Path) -> None:

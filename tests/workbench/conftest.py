@@ -4,11 +4,7 @@ workbench` processes on a temporary store, and Debian's headless Chromium driven
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -19,7 +15,7 @@ from typer.testing import CliRunner
 from searchtune.data import load_dataset
 from searchtune.data.split import sample_subset
 from searchtune.data.writers import write_beir
-from searchtune.subprocesses import ChildProcess, searchtune_argv
+from searchtune.subprocesses import ChildProcess, launch
 
 #: The server and the index must embed with the same length (as in tests/vectors).
 MAX_LENGTH = 128
@@ -48,6 +44,7 @@ def wb_index(es, es_url: str, wb_dataset: Path, base_model_path: str):
 @pytest.fixture(scope="session")
 def wb_gateway(es, es_url: str, base_model_path: str):
     """The gateway in front of the node, with pipeline ``hybrid`` (BM25 + kNN through `searchtune serve`)."""
+    from searchtune.gateway.auth import ADMIN_KEY_HEADER
     from searchtune.gateway.process import start_gateway_process
     from searchtune.serve.process import start_server_process
 
@@ -57,12 +54,13 @@ def wb_gateway(es, es_url: str, base_model_path: str):
                                   extra_args=["--max-length", str(MAX_LENGTH), "--precision", "fp32"])
     pipelines = f"t-wb-pipelines-{uuid.uuid4().hex[:8]}"
     try:
-        with start_gateway_process(es_url, port=0, timeout_s=20.0,
+        admin_key = "t-wb-admin-" + uuid.uuid4().hex  # pipeline writes need the gateway's admin key
+        with start_gateway_process(es_url, port=0, timeout_s=20.0, admin_key=admin_key,
                                    extra_args=["--pipeline-index", pipelines, "--breaker-failures", "50"]) as gateway:
             hybrid = {"hybrid": {"model_id": "all-MiniLM-L6-v2", "endpoint": f"{server.url}/v1/embeddings", "k": 50,
                                  "fusion": {"method": "linear", "weight": 0.5}}}
             answer = httpx.put(f"{gateway.url}/_search/pipeline/{PIPELINE}", json={"request_processors": [hybrid]},
-                               timeout=30)
+                               headers={ADMIN_KEY_HEADER: admin_key}, timeout=30)
             assert answer.status_code == 200, answer.text
             yield gateway
     finally:
@@ -70,27 +68,9 @@ def wb_gateway(es, es_url: str, base_model_path: str):
         es.indices.delete(index=pipelines, ignore_unavailable=True)
 
 
-def start_workbench(args: list[str], store: Path, startup_timeout: float = 60.0) -> ChildProcess:
+def start_workbench(args: list[str], store: Path) -> ChildProcess:
     """``searchtune workbench ARGS --port 0`` on ``store``; returns once ``/healthz`` answers."""
-    folder = Path(tempfile.mkdtemp(prefix="searchtune-workbench-"))
-    ready, log_path = folder / "url", folder / "workbench.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([*searchtune_argv(), "workbench", *args, "--port", "0", "--ready-file", str(ready)],
-                                   stdout=log_file, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "SEARCHTUNE_STORE": str(store)})
-    child = ChildProcess(url="", process=process, log_path=log_path)
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline and child.alive():
-        if ready.exists() and ready.read_text().strip():
-            child.url = ready.read_text().strip()
-            try:
-                if httpx.get(f"{child.url}/healthz", timeout=5).status_code == 200:
-                    return child
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.2)
-    child.stop()
-    pytest.fail(f"workbench did not start:\n{child.log_tail()}")
+    return launch(["workbench", *args, "--port", "0"], "workbench", "/healthz", env={"SEARCHTUNE_STORE": str(store)})
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from searchtune.cli.main import app
 from searchtune.workbench.app import create_app
-from searchtune.workbench.auth import is_loopback, key_digest
+from searchtune.keys import hash_key
+from searchtune.workbench.auth import is_loopback
 from searchtune.workbench.configs import SearchTargets
 from searchtune.workbench.judgments import JudgmentList
 from searchtune.workbench.state import Workbench
@@ -30,7 +31,7 @@ def test_every_request_needs_the_key(tmp_path: Path) -> None:
     judgments = JudgmentList("auth-list", str(tmp_path))
     judgments.create()
     bench = Workbench(SearchTargets("http://127.0.0.1:9", "idx"), judgments)
-    client = TestClient(create_app(bench, key_digest("s3cret-key")))
+    client = TestClient(create_app(bench, [hash_key("s3cret-key")]))
     for path in ("/healthz", "/lists", "/lists/qrels.txt", "/static/workbench.js"):
         refused = client.get(path)
         assert refused.status_code == 401 and "Basic" in refused.headers["www-authenticate"]

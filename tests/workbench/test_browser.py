@@ -120,10 +120,15 @@ def test_query_set_table_sorts_counts_unjudged_and_links(chrome, workbench) -> N
     wins = chrome.find_element(By.ID, "wins-losses").text
     assert f"{PIPELINE} against bm25 on NDCG@10" in wins and "top-10 documents have no grade" in wins
     delta_column = len(headers) - 2
+
+    def deltas() -> list[float]:
+        return [float(r.find_elements(By.TAG_NAME, "td")[delta_column].get_attribute("data-value"))
+                for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    headers[delta_column].click()  # numbers sort best first, a second click reverses
+    assert deltas() == sorted(deltas(), reverse=True) and len(set(deltas())) > 1, deltas()
     headers[delta_column].click()
-    values = [float(r.find_elements(By.TAG_NAME, "td")[delta_column].get_attribute("data-value"))
-              for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-    assert values == sorted(values) and len(set(values)) > 1, values
+    assert deltas() == sorted(deltas())
     unjudged = [int(r.find_elements(By.TAG_NAME, "td")[-1].get_attribute("data-value")) for r in rows]
     assert sum(unjudged) > 0 and str(sum(unjudged)) in wins  # the count is listed per row and in total
     first = table.find_element(By.CSS_SELECTOR, "tbody tr")

@@ -73,7 +73,7 @@ def test_list_overlays_the_training_split_without_leaking_test_queries(small_dat
     older, old_info = apply_judgments(ds, "wb-train-list@2", "train", str(tmp_path))
     assert "wb-typed" not in older.qrels["train"] and old_info["version"] == 2
     assert old_info["qrels_sha256"] != info["qrels_sha256"]
-    judgments.record([Grade("1", "q", "no-such-doc", 1, "ana")])
+    judgments.record([Grade(train_q, "q", "no-such-doc", 1, "ana")])
     with pytest.raises(DatasetError, match="not in the dataset's corpus"):
         apply_judgments(ds, "wb-train-list", "train", str(tmp_path))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from typing import Annotated, NoReturn
 
@@ -65,3 +66,17 @@ def progress_bar(description: str, total: int | None):
     from searchtune.progress import progress
 
     return progress(description, total)
+
+
+def bind_listener(host: str, port: int, backlog: int = 2048) -> tuple[socket.socket, str]:
+    """A listening socket on ``host:port`` (0 = a free port) and its URL, bound before the server starts so that a
+    port clash is one clear line and scripts can learn the real port (``--ready-file``)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot bind {host}:{port}: {exc}")
+    sock.listen(backlog)
+    return sock, f"http://{host}:{sock.getsockname()[1]}"

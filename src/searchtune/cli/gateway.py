@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from searchtune.cli.common import EsUrlOption, fail
+from searchtune.cli.common import EsUrlOption, bind_listener, fail
 from searchtune.config import es_url as default_es_url
 from searchtune.gateway.defaults import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S
 from searchtune.gateway.secrets import DEFAULT_SECRET_PREFIX
@@ -111,15 +110,7 @@ def gateway_command(
     except ValueError as exc:
         fail(str(exc))
     admin_key = None  # only its hash is kept
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        fail(f"cannot bind {host}:{port}: {exc}")
-    sock.listen(2048)
-    bound_port = sock.getsockname()[1]
-    url = f"http://{host}:{bound_port}"
+    sock, url = bind_listener(host, port)
     logging.getLogger("searchtune.gateway").info("gateway listening", extra={"event": "start", "url": url,
                                                                              "es_url": redact_url(settings.es_url)})
     if ready_file:

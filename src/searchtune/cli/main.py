@@ -15,8 +15,8 @@ from searchtune.cli.errors import DEBUG, ErrorReportingGroup
 
 
 class SearchtuneGroup(ErrorReportingGroup):
-    flow_order = ("data", "train", "models", "serve", "index", "gateway", "eval", "es", "opensearch", "quickstart",
-                  "workbench")
+    flow_order = ("data", "train", "models", "serve", "index", "vectors", "gateway", "eval", "es", "opensearch",
+                  "quickstart", "workbench")
 
 from searchtune.cli.eval import eval_command
 from searchtune.cli.gateway import gateway_command

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from searchtune.cli.common import EsUrlOption, fail
+from searchtune.cli.common import EsUrlOption, bind_listener, fail
 from searchtune.config import es_url as default_es_url
 
 log = logging.getLogger("searchtune.workbench")
@@ -44,17 +43,18 @@ def workbench_command(
 
     from searchtune.data import DatasetError, load_dataset
     from searchtune.workbench.app import create_app
-    from searchtune.workbench.auth import is_loopback, key_digest
+    from searchtune.keys import hash_key
+    from searchtune.workbench.auth import is_loopback
     from searchtune.workbench.configs import SearchTargets
     from searchtune.workbench.judgments import JudgmentError, JudgmentList
     from searchtune.workbench.state import Workbench
 
-    digest = None
+    key_hashes: list[str] = []
     if not is_loopback(host):
         if not admin_key:
             fail(f"--host {host} is not loopback: give --admin-key (or SEARCHTUNE_WORKBENCH_ADMIN_KEY); every "
                  "request will need it, as the gateway's admin APIs do")
-        digest = key_digest(admin_key)
+        key_hashes = [hash_key(admin_key)]
     admin_key = None  # only its digest is kept
     try:
         ds = load_dataset(dataset) if dataset is not None else None
@@ -69,19 +69,12 @@ def workbench_command(
         fail(str(exc))
     targets = SearchTargets(es_url=es_url or default_es_url(), index=index, gateway_url=gateway, fields=fields)
     bench = Workbench(targets=targets, judgments=judgment_list, dataset=ds, max_queries=max_queries, rater=rater)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        fail(f"cannot bind {host}:{port}: {exc}")
-    sock.listen(128)
-    url = f"http://{host}:{sock.getsockname()[1]}"
+    sock, url = bind_listener(host, port, backlog=128)
     log.info("workbench on %s (list %s v%d, index %s)", url, judgment_list.name, meta["version"], index)
     if ready_file:
         from searchtune.storage import atomic_write
 
         atomic_write(ready_file, url)
-    config = uvicorn.Config(create_app(bench, digest), log_level="warning", access_log=False, lifespan="on",
+    config = uvicorn.Config(create_app(bench, key_hashes), log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, server_header=False)
     uvicorn.Server(config).run(sockets=[sock])

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
-import httpx
-
-from searchtune.subprocesses import ChildProcess, searchtune_argv
+from searchtune.subprocesses import ChildProcess, launch
 
 
 class GatewayStartError(RuntimeError):
@@ -27,33 +19,12 @@ def start_gateway_process(es_url: str, port: int = 0, host: str = "127.0.0.1", t
     """Start ``searchtune gateway`` (port 0 = a free port) and wait until it answers health. ``admin_key`` is the
     key pipeline writes must present (``X-Searchtune-Admin-Key``); handed over in the environment, not argv, so
     ``ps`` does not show it."""
-    workdir = Path(tempfile.mkdtemp(prefix="searchtune-gateway-"))
-    ready = workdir / "url"
-    log_path = workdir / "gateway.log"
-    cmd = [*searchtune_argv(), "gateway", "--es-url", es_url, "--host", host, "--port", str(port), "--ready-file", str(ready)]
+    args = ["gateway", "--es-url", es_url, "--host", host, "--port", str(port)]
     if timeout_s is not None:
-        cmd += ["--timeout", str(timeout_s)]
-    cmd += extra_args or []
-    full_env = {**os.environ, **(env or {})}
+        args += ["--timeout", str(timeout_s)]
+    args += extra_args or []
+    full_env = dict(env or {})
     if admin_key:
         full_env["SEARCHTUNE_GATEWAY_ADMIN_KEY"] = admin_key
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=full_env)
-    handle = GatewayHandle(url="", process=process, log_path=log_path)
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            logs = handle.logs()
-            handle.stop()
-            raise GatewayStartError(f"gateway exited with {process.returncode}:\n{logs[-3000:]}")
-        if ready.exists() and ready.read_text().strip():
-            handle.url = ready.read_text().strip()
-            try:
-                if httpx.get(f"{handle.url}/_searchtune/health", timeout=2.0).status_code == 200:
-                    return handle
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.1)
-    logs = handle.logs()
-    handle.stop()
-    raise GatewayStartError(f"gateway did not become healthy in {startup_timeout:g}s:\n{logs[-3000:]}")
+    return launch(args, "gateway", "/_searchtune/health", env=full_env, startup_timeout=startup_timeout,
+                  handle_cls=GatewayHandle, error_cls=GatewayStartError)

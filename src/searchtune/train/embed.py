@@ -94,11 +94,14 @@ def _hybrid_finalizer(dev: DevSet | None, corpus: Mapping[str, Document] | None,
         return None
 
     def finalize(model, record: dict[str, Any]) -> None:
-        from searchtune.train.evaluator import _InTrainingScorer
+        import torch
+
+        from searchtune.scoring import scorer_for_model
         from searchtune.train.hybrid_weight import hybrid_dev_weight
 
         model.eval()
-        weight = hybrid_dev_weight(_InTrainingScorer(model, "embedding", bf16), dev, corpus)
+        scorer = scorer_for_model(model, "embedding", torch.bfloat16 if bf16 else torch.float32)
+        weight = hybrid_dev_weight(scorer, dev, corpus)
         if weight is not None:
             record["hybrid"] = weight
 

@@ -66,8 +66,7 @@ def fuse(bm25: Ranked, knn: Ranked, fusion: Fusion = Fusion()) -> list[FusedHit]
         k = fusion.rank_constant
         scores = {d: sum(1.0 / (k + r[d]) for r in (bm25_rank, knn_rank) if d in r) for d in ids}
     else:
-        bm25_norm = dict(zip(bm25_scores, minmax(list(bm25_scores.values()))))  # the normaliser takes a sequence
-        knn_norm = dict(zip(knn_scores, minmax(list(knn_scores.values()))))
+        bm25_norm, knn_norm = minmax(bm25_scores), minmax(knn_scores)  # normalize.minmax_by_id
         w = fusion.weight
         scores = {d: w * knn_norm.get(d, 0.0) + (1.0 - w) * bm25_norm.get(d, 0.0) for d in ids}
     far = len(ids) + 1

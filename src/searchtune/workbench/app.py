@@ -49,10 +49,10 @@ def _pick_configs(bench: Workbench, chosen: list[str]) -> tuple[list[str], list[
     return available, picked
 
 
-def create_app(bench: Workbench, admin_key_digest: bytes | None = None) -> FastAPI:
+def create_app(bench: Workbench, admin_key_hashes: list[str] | None = None) -> FastAPI:
     app = FastAPI(title="searchtune workbench", docs_url=None, redoc_url=None, openapi_url=None)
-    if admin_key_digest is not None:
-        app.add_middleware(AdminKeyMiddleware, digest=admin_key_digest)
+    if admin_key_hashes:
+        app.add_middleware(AdminKeyMiddleware, key_hashes=admin_key_hashes)
     app.mount("/static", StaticFiles(directory=str(files("searchtune.workbench") / "static")), name="static")
     pages = environment("searchtune.workbench")
 

@@ -2,21 +2,21 @@
 
 The workbench shows the corpus and writes judgments, so when it listens on anything but a loopback address every
 request needs the admin key: the ``X-Searchtune-Admin-Key`` header (what the gateway's admin APIs take) or, for a
-browser, HTTP Basic with the key as the password (the browser asks once). Only the key's sha256 is kept, and the
-comparison is constant-time (``hmac.compare_digest``), as the model server does for its bearer keys.
+browser, HTTP Basic with the key as the password (the browser asks once). Only the key's sha256 is kept and the
+comparison is constant-time: the shared helper (:mod:`searchtune.keys`) the gateway and the model server use.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import ipaddress
 
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from searchtune.keys import key_matches
 
 ADMIN_HEADER = "x-searchtune-admin-key"
 
@@ -28,10 +28,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
 
 
 def presented_key(request: Request) -> str | None:
@@ -50,13 +46,13 @@ def presented_key(request: Request) -> str | None:
 class AdminKeyMiddleware(BaseHTTPMiddleware):
     """Refuse (401) every request without the admin key; never echoes what was sent."""
 
-    def __init__(self, app, digest: bytes) -> None:
+    def __init__(self, app, key_hashes: list[str]) -> None:
         super().__init__(app)
-        self.digest = digest
+        self.key_hashes = key_hashes
 
     async def dispatch(self, request: Request, call_next) -> Response:
         key = presented_key(request)
-        if key is None or not hmac.compare_digest(key_digest(key), self.digest):
+        if key is None or not key_matches(key, self.key_hashes):
             return JSONResponse({"error": "admin key required (X-Searchtune-Admin-Key or HTTP Basic password)"},
                                 status_code=401, headers={"WWW-Authenticate": 'Basic realm="searchtune workbench"'})
         return await call_next(request)
