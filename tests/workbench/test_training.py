@@ -106,3 +106,18 @@ def test_train_with_an_unknown_list_is_one_line(es_url: str, tmp_path: Path, mon
                                       "-o", str(tmp_path / "m")])
     assert result.exit_code == 1
     assert "no judgment list named 'nope'" in result.output and "Traceback" not in result.output
+
+
+def test_quickstart_judgments_become_a_dataset_folder_with_the_lists_grades(small_dataset: Path, tmp_path: Path
+                                                                           ) -> None:
+    """`quickstart --judgments`: the overlaid dataset is written as a BEIR folder the stages read like any other."""
+    from searchtune.workbench.training import write_judged_dataset
+
+    judgments = _judged_list(tmp_path / "store", small_dataset)
+    folder, info = write_judged_dataset("wb-train-list", None, tmp_path / "judged", store=str(tmp_path / "store"))
+    written = load_dataset(folder)
+    expected, _ = apply_judgments(load_dataset(small_dataset), "wb-train-list", "train", str(tmp_path / "store"))
+    assert written.qrels["train"] == {q: {d: g for d, g in docs.items()} for q, docs in expected.qrels["train"].items()}
+    assert written.qrels["test"] == load_dataset(small_dataset).qrels["test"]  # other splits untouched
+    assert "wb-typed" in written.split_queries("train")  # a query typed in the workbench is trained on
+    assert info["name"] == "wb-train-list" and info["version"] == judgments.meta()["version"]

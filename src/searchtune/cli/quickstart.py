@@ -52,6 +52,10 @@ def quickstart_command(
     store: Annotated[str | None, typer.Option("--store", help="Registry/dataset store (fsspec URI). Default: "
                                               "WORKDIR/store, never $SEARCHTUNE_STORE, so your own registry is "
                                               "left alone.")] = None,
+    judgments: Annotated[str | None, typer.Option("--judgments", help="Judgment list NAME or NAME@VERSION (from "
+                                                  "`searchtune workbench`, in $SEARCHTUNE_STORE) laid over the "
+                                                  "dataset's train split; its record goes into the model's card.")]
+    = None,
 ) -> None:
     """Run the full relevance loop: local Elasticsearch, index, BM25 baseline, validate/stage/mine training data,
     fine-tune within the budget, register and promote the model, serve it, put the gateway's search pipeline in
@@ -62,7 +66,18 @@ def quickstart_command(
     dataset = dataset or _default_dataset()
     if dataset is None or not dataset.exists():
         fail("no dataset: pass --dataset PATH (BEIR layout) or set SEARCHTUNE_DATASETS to the shared datasets folder")
-    options = QuickstartOptions(dataset=dataset.resolve(), workdir=workdir.resolve(), budget_minutes=budget_minutes,
+    judgments_info = None
+    if judgments:  # the list over its dataset, written as a dataset folder the stages read like any other
+        from searchtune.config import store_uri
+        from searchtune.data.records import DatasetError
+        from searchtune.workbench.training import write_judged_dataset
+
+        try:
+            dataset, judgments_info = write_judged_dataset(judgments, dataset, workdir.resolve() / "judged-dataset",
+                                                           store=store_uri())
+        except DatasetError as exc:
+            fail(str(exc))
+    options = QuickstartOptions(dataset=Path(dataset).resolve(), judgments_info=judgments_info, workdir=workdir.resolve(), budget_minutes=budget_minutes,
                                 es_url=es_url, index=index, reindex=reindex, keep_running=keep_running, task=task,
                                 max_train_queries=max_train_queries, max_test_queries=max_test_queries,
                                 rerank_top_k=rerank_top_k, max_length=max_length,

@@ -37,6 +37,8 @@ class QuickstartOptions:
     embed_mini_batch_size: int = 16
     #: Training settings that differ from the `train` stage's defaults (keys of TrainConfig), applied last.
     train_overrides: dict = field(default_factory=dict)
+    #: The judgment list the dataset was overlaid with (``--judgments``): recorded in the training card.
+    judgments_info: dict | None = None
     #: Registry/dataset store (fsspec URI). None: the work folder's own, even when the user has SEARCHTUNE_STORE
     #: set, so a quickstart never registers or promotes models in the user's registry unless told to (--store).
     store_uri: str | None = None

@@ -40,6 +40,8 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     retriever = BM25Retriever(client, index, parse_fields(config.fields))
     inputs = prepare_inputs(config, triplets_path=triplets_path, dataset=split, dataset_dir=o.dataset,
                             retriever=retriever, split="train")
+    if o.judgments_info:  # as `train --judgments` records it: the registry card names the list version
+        inputs.info["judgments"] = o.judgments_info
     if o.task == "embed":
         from searchtune.train.embed import train_embedder as train_fn
     else:

@@ -76,3 +76,13 @@ def load_for_training(ref: str, dataset_dir: Path | None, split: str, store: str
     except JudgmentError as exc:
         raise DatasetError(ref, str(exc)) from None
     return folder, dataset, info
+
+
+def write_judged_dataset(ref: str, dataset_dir: Path | None, out_dir: Path, split: str = "train",
+                         store: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """For the quickstart (``--judgments``): the overlaid dataset written as a BEIR folder under ``out_dir``, which
+    the quickstart then runs on like any dataset, and the list record that goes into its training card."""
+    from searchtune.data.writers import write_beir
+
+    _, dataset, info = load_for_training(ref, dataset_dir, split, store)
+    return write_beir(dataset, out_dir, overwrite=True), info
