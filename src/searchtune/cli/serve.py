@@ -45,17 +45,17 @@ def serve_command(
     graceful_timeout: Annotated[float, typer.Option(help="Seconds to finish in-flight requests on shutdown.")] = 30.0,
 ) -> None:
     """Serve reranking and embeddings over Cohere, DashScope, TEI/HF, Alibaba and OpenAI APIs (docs at /docs)."""
+    # mistakes first, before the slow imports and the model load
+    require_free_port(port, "serve --port", "stop what listens there, or pass another --port", host=host)
+    if not Path(model).expanduser().exists() and ("/" in model or model.startswith((".", "~"))):
+        fail(f"--model {model}: no such model folder (the path does not exist); give an existing folder or a "
+             "registry version NAME@ALIAS (see `searchtune models list`)")
     import uvicorn
 
     from searchtune.serve.app import create_app
     from searchtune.keys import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
-    require_free_port(port, "serve --port", "stop what listens there, or pass another --port", host=host)
-    model_path = Path(model).expanduser()
-    if not model_path.exists() and ("/" in model or model.startswith((".", "~"))):
-        fail(f"--model {model}: no such model folder (the path does not exist); give an existing folder or a "
-             "registry version NAME@ALIAS (see `searchtune models list`)")
     if backend not in ("auto", "torch", "onnx"):
         fail(f"--backend must be auto, torch or onnx, not '{backend}'")
     if quantize not in ("auto", "int8", "none"):
