@@ -52,7 +52,7 @@ def _free_port() -> int:
 @pytest.fixture()
 def node_root() -> Path:
     """A nodes folder of its own (the service user can traverse it, unlike pytest's tmp folders)."""
-    from searchtune.search.node import nodes_root
+    from searchtune.nodes.node import nodes_root
 
     root = nodes_root().parent / (nodes_root().name + "-readme")
     shutil.rmtree(root / "elasticsearch" / NODE_NAME, ignore_errors=True)
