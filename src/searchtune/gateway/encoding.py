@@ -14,6 +14,7 @@ import zlib
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from searchtune.asgi_body import replay
 from searchtune.gateway.proxy import es_error
 
 #: Largest decoded body accepted (Elasticsearch's own default ``http.max_content_length`` is 100 MiB).
@@ -94,13 +95,4 @@ class DecodeRequestBodies:
             return
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")]
         headers.append((b"content-length", str(len(body)).encode()))
-        sent = False
-
-        async def replay() -> dict:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app({**scope, "headers": headers}, replay, send)
+        await self.app({**scope, "headers": headers}, replay(body, receive), send)
