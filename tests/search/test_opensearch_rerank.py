@@ -101,20 +101,6 @@ def test_model_server_down_and_hung_give_opensearchs_errors(opensearch_url, os_s
         osml.delete(opensearch_url, pipe, name=name)
 
 
-def test_builtin_cohere_post_process_breaks_on_long_floats(opensearch_url, os_rerank_server, os_scifact_index) -> None:
-    """Why the connector defaults to a Painless post-process: ml-commons 2.19.1's built-in Cohere post-process casts
-    json-smart's BigDecimal (numbers longer than 18 characters) to Double. If OpenSearch fixes this, this test fails
-    and the default can go back to the built-in."""
-    name, pipe = f"{NAME}-builtin", f"{PIPELINE}-builtin"
-    try:
-        osml.connect(opensearch_url, os_rerank_server.url, pipe, name=name, post_process="builtin")
-        response = _search(opensearch_url, os_scifact_index, "cancer cells", pipe, size=20)
-        assert response.status_code == 500
-        assert "Fail to execute PREDICT" in response.text
-    finally:
-        osml.delete(opensearch_url, pipe, name=name)
-
-
 def test_cli_connect_test_query_and_delete(opensearch_url, os_rerank_server, os_scifact_index) -> None:
     name, pipe = f"{NAME}-cli", f"{PIPELINE}-cli"
     exe = str(Path(sys.executable).parent / "searchtune")

@@ -8,6 +8,7 @@ a chunked body streams in, so a 60 MB upload is refused without being held in me
 from __future__ import annotations
 
 import json
+import zlib
 
 from searchtune.asgi_body import declared_length, read_limited, replay
 from searchtune.gateway.defaults import DEFAULT_MAX_BODY_BYTES
@@ -41,6 +42,13 @@ class RequestScreen:
             return  # else the client went away
         encoding = dict(scope.get("headers") or []).get(b"content-encoding", b"").decode("latin-1").strip().lower()
         inspectable = decoded_body(body, encoding, self.max_body_bytes) if body else b""
+        if inspectable is None and encoding in ("gzip", "deflate"):  # the client's fault, not a refusal of rights
+            if _inflates_past(body, encoding, self.max_body_bytes):
+                await self._refuse(send, 413, "content_too_long_exception",
+                                   f"request body inflates past the gateway's limit of {self.max_body_bytes} bytes")
+            else:
+                await self._refuse(send, 400, "parse_exception", f"request body is not valid {encoding} data")
+            return
         reason = refusal_reason(self.protected, scope["method"], scope["path"],
                                 scope.get("query_string", b"").decode("latin-1"), inspectable)
         if reason is not None:
@@ -59,3 +67,12 @@ class RequestScreen:
                                 (b"x-elastic-product", b"Elasticsearch")]})
         await send({"type": "http.response.body", "body": body})
         self.metrics.requests.labels("refused", str(status)).inc()
+
+
+def _inflates_past(body: bytes, encoding: str, limit: int) -> bool:
+    """Whether a ``gzip``/``deflate`` body that could not be read decodes fine but to more than ``limit`` bytes."""
+    try:
+        inflater = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)
+        return len(inflater.decompress(body, limit + 1)) > limit
+    except zlib.error:
+        return False
