@@ -94,6 +94,13 @@ def test_paging_and_source_filtering(http, vec_index, embed_server):
                      json=_query(text, size=5, **{"from": 5, "_source": ["title"]})).json()
     assert _ids(page) == _ids(full)[5:10]
     assert all(set(hit["_source"]) == {"title"} for hit in page["hits"]["hits"])
+    assert all("embedding" not in hit["_source"] and hit["_source"]["text"] for hit in full["hits"]["hits"])
+    # the sides fetch ids only and the page's sources come afterwards: the client's choice must survive that
+    bare = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=_query(text, size=3, _source=False)).json()
+    assert _ids(bare) == _ids(full)[:3] and not any("_source" in hit for hit in bare["hits"]["hits"])
+    by_param = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid&_source_includes=text",
+                         json=_query(text, size=3)).json()
+    assert _ids(by_param) == _ids(full)[:3] and all(set(hit["_source"]) == {"text"} for hit in by_param["hits"]["hits"])
 
 
 def test_bool_filters_restrict_the_knn_side(http, es, vec_index, vec_dataset, embed_server):
@@ -115,7 +122,9 @@ def test_rrf_then_neural_rerank_in_one_pipeline(http, vec_index, embed_server):
     answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-rerank", json=_query("insulin resistance")).json()
     meta = answer["searchtune"]
     assert meta["hybrid"] is True and meta["reranked"] is True and meta["fusion"]["method"] == "rrf"
+    assert meta["rerank_window"] == 20, "the reranker reads the fused top_k, not all k hits the kNN side fused"
     assert "_hybrid_score" in answer["hits"]["hits"][0]["fields"]
+    assert all(hit["_source"]["text"] and "embedding" not in hit["_source"] for hit in answer["hits"]["hits"])
 
 
 def test_vectors_of_another_model_are_refused(http, es, embed_server, embedder):
@@ -208,3 +217,5 @@ def test_endpoint_killed_gives_bm25_order_with_the_reason(http, es, vec_index, e
     meta = answer.json()["searchtune"]
     assert meta["hybrid"] is False and meta["fallback_reason"] == "connect_error"
     assert _ids(answer.json()) == _ids(dict(es.search(index=vec_index, **body)))
+    assert all(hit["_source"]["title"] is not None and "embedding" not in hit["_source"]
+               for hit in answer.json()["hits"]["hits"]), "BM25's fallback page carries its sources"

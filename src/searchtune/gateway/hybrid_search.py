@@ -7,7 +7,9 @@
    (its fingerprint header; else the pipeline's ``model_id``): a mismatch is refused, never guessed.
 3. The kNN side carries the bool query's filters; both sides are fused (linear min-max with a weight, or RRF), and
    each hit keeps ``fields._bm25_score`` / ``fields._knn_score``.
-4. A following ``neural_rerank`` reranks the fused top-k; otherwise the page ``[from, from + size)`` is returned.
+4. A following ``neural_rerank`` reranks the fused top ``top_k`` (its own ``top_k``, at least ``from + size``);
+   otherwise the page ``[from, from + size)`` is returned. Both sides fetch ids and scores only; the hits that
+   leave the gateway (or go to the reranker) get their ``_source`` from one ``_mget`` afterwards (hydrate.py).
 
 Any trouble on the model side (endpoint down or slow, open circuit, no vectors, model mismatch, a failed kNN search)
 gives BM25's order with ``"searchtune": {"hybrid": false, "fallback_reason": ...}`` and status 200.
@@ -20,10 +22,11 @@ import time
 from typing import Any
 
 from searchtune.gateway.embed_client import QueryVector, embed_query
+from searchtune.gateway.hydrate import hydrate_sources, source_request
 from searchtune.gateway.pipelines import resolve_headers
 from searchtune.gateway.proxy import error_body
 from searchtune.gateway.query_text import extract_query_text
-from searchtune.gateway.rerank import apply_source_filter, plan_request, source_filter_spec
+from searchtune.gateway.rerank import apply_source_filter, plan_request
 from searchtune.rerank_client import RerankError
 from searchtune.gateway.search import cluster_search, log_search, rerank_step
 from searchtune.gateway.upstream import UpstreamError
@@ -49,9 +52,9 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
         return 400, error_body(400, "illegal_argument_exception", str(exc)), None
     vectors = await gateway.vectors.get(index, auth) if index else None
     field = spec.vector_field or (vectors.meta["field"] if vectors else None)
-    side_source = _side_source(body, query, field, pipeline.rerank is not None)
-    if not skip and side_source is not None:
-        bm25_body["_source"] = side_source
+    deferred = not skip and field is not None  # sources fetched after fusion, for the hits that leave (hydrate.py)
+    if deferred:
+        bm25_body["_source"] = False
     text = extract_query_text(body, spec.query_text_path) or query.get("q")
     breaker = gateway.breakers.get(pipeline.name, spec.endpoint)
     allowed = gateway.endpoints.allows(spec.endpoint)  # checked at PUT too; a pipeline written around us is not called
@@ -95,8 +98,7 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
         qv = await _embedding(embedding, breaker, timings)
         vectors = await _checked_vectors(gateway, index, auth, vectors, qv, spec, field)
         field = field or vectors.meta["field"]
-        knn = await _knn(gateway, index, body, params, headers, auth, qv, spec, field,
-                         _side_source(body, query, field, pipeline.rerank is not None), timings)
+        knn = await _knn(gateway, index, body, params, headers, auth, qv, spec, field, timings)
         if any(hit.get("_index") not in (None, vectors.physical) for hit in knn.get("hits", {}).get("hits", [])):
             # the alias moved while we searched: check the model of the vectors that answered
             await _checked_vectors(gateway, index, auth, None, qv, spec, field, fresh=True)
@@ -110,11 +112,23 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
             info["fallback_detail"] = fb.detail
         if not skipped:
             gateway.metrics.fallbacks.labels(pipeline.name, fb.reason).inc()
+    rerank_window = max(pipeline.rerank.top_k or window, start + size) if pipeline.rerank is not None else window
+    if deferred:
+        leaving = response.get("hits", {}).get("hits", [])
+        leaving = leaving[:rerank_window] if pipeline.rerank is not None else leaving[start:start + size]
+        source = {"excludes": [field]} if pipeline.rerank is not None else source_request(body, query, field)
+        try:
+            began_fetch = time.perf_counter()
+            await hydrate_sources(gateway, leaving, source, headers)
+            timings["source_ms"] = (time.perf_counter() - began_fetch) * 1000
+        except UpstreamError as exc:
+            return 502, error_body(502, "gateway_exception", str(exc)), None
     info.update({k: round(v, 2) for k, v in timings.items() if k != "es_ms"})
     if pipeline.rerank is not None:
-        outcome = await rerank_step(gateway, pipeline, response, body, query, start, size, window, skip)
-        outcome.body["searchtune"] = {**outcome.body.get("searchtune", {}), **info,
-                                      "pipeline": pipeline.name}
+        outcome = await rerank_step(gateway, pipeline, response, body, query, start, size, rerank_window, skip)
+        reranker_info = outcome.body.get("searchtune", {})
+        outcome.body["searchtune"] = {**reranker_info, **info, "pipeline": pipeline.name,
+                                      "rerank_window": reranker_info.get("window")}
         answer, reranked = outcome.body, outcome.reranked
         timings["rerank_ms"] = outcome.timings.get("rerank_ms", 0.0)
     else:
@@ -169,13 +183,13 @@ async def _checked_vectors(gateway, index, auth, vectors, qv: QueryVector, spec,
     return vectors
 
 
-async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spec, field, source, timings):
+async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spec, field, timings):
     started = time.perf_counter()
     if await gateway.vectors.product(auth) == "opensearch":
         knn_body = opensearch_knn_body(body, qv.vector, field, spec.k)
     else:
         knn_body = es_knn_body(body, qv.vector, field, spec.k, spec.num_candidates)
-    knn_body["_source"] = source
+    knn_body["_source"] = False  # ids and scores are all the fusion needs (hydrate.py)
     try:
         upstream = await cluster_search(gateway, index, knn_body, params, headers)
     except UpstreamError as exc:
@@ -184,20 +198,6 @@ async def _knn(gateway, index, body, params, headers, auth, qv: QueryVector, spe
     if upstream.status != 200:
         raise Fallback(f"knn_http_{upstream.status}", upstream.body[:200].decode("utf-8", "replace"))
     return upstream.json()
-
-
-def _side_source(body: dict, query: dict[str, str], field: str | None, rerank_follows: bool):
-    """``_source`` for both sides: never the vectors; only what the client asked for unless a rerank step needs
-    the whole text (fetching 100 full sources per side costs more than the kNN search itself)."""
-    if field is None:
-        return None
-    spec = source_filter_spec(body, query)
-    if spec is None or rerank_follows:
-        return {"excludes": [field]}
-    enabled, includes, excludes = spec
-    if not enabled:
-        return False
-    return {"includes": includes, "excludes": [*excludes, field]} if includes else {"excludes": [*excludes, field]}
 
 
 def _fused(response: dict, knn: dict, spec, window: int) -> dict:

@@ -69,7 +69,7 @@ class Backend:
         if not units:
             return []
         features, lengths = self._features(units)
-        with self._context():
+        with self._context(len(units) * max(lengths)):
             if self.kind == "cross-encoder":
                 logits = self._logits(features)
                 return list(np.asarray(logits, dtype=np.float32))
@@ -105,7 +105,8 @@ class Backend:
         logits = self.model.model(**features).logits
         return logits.float().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits)
 
-    def _context(self) -> AbstractContextManager:
+    def _context(self, padded_tokens: int) -> AbstractContextManager:
+        """How a batch of ``padded_tokens`` (inputs x longest) runs; backends may pick precision by batch size."""
         return torch.inference_mode()
 
     def warm(self) -> None:
