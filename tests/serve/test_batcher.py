@@ -120,3 +120,25 @@ async def _submit_after_close():
     batcher.start()
     await batcher.close()
     await batcher.submit(["late"])
+
+
+def test_the_worker_waits_only_for_requests_on_their_way() -> None:
+    """A lone query embedding must not sit out ``max_wait_s``; a request still tokenizing is worth waiting for."""
+    async def main():
+        batcher, seen = make(max_inputs=8, wait=0.2)
+        batcher.start()
+        alone = asyncio.create_task(batcher.submit(["a"]))
+        await asyncio.sleep(0.05)  # the worker did not wait for company nobody announced: "a" ran alone
+        late = await batcher.submit(["b"])
+        with batcher.expecting():  # e.g. a large request tokenizing in a thread
+            first = asyncio.create_task(batcher.submit(["c"]))
+            await asyncio.sleep(0.05)
+            second = asyncio.create_task(batcher.submit(["d"]))
+        await asyncio.gather(alone, first, second)
+        await batcher.close()
+        return late, seen
+
+    late, seen = asyncio.run(main())
+    assert late == [1]
+    assert seen[0] == ["a"] and seen[1] == ["b"]
+    assert sorted(seen[2]) == ["c", "d"], "the worker should have waited for the announced request"

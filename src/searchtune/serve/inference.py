@@ -67,8 +67,17 @@ def prompt_text(model: LoadedModel, name: str | None, strict: bool = False) -> s
     return ""
 
 
-async def _encode(model: LoadedModel, work: Callable[[], list[Encoded]], truncate: bool) -> list[Encoded]:
-    units = await asyncio.to_thread(work)  # tokenizers release the GIL: the event loop keeps answering
+#: Requests with less text than this are tokenized on the event loop: a search's query (tens of characters)
+#: tokenizes in microseconds, while the hop to a worker thread and back cost it milliseconds on a busy 2-core box.
+INLINE_TOKENIZE_CHARS = 8192
+
+
+async def _encode(model: LoadedModel, work: Callable[[], list[Encoded]], truncate: bool, chars: int) -> list[Encoded]:
+    if chars <= INLINE_TOKENIZE_CHARS:
+        units = work()
+    else:
+        with model.batcher.expecting():  # the batcher may wait a moment for these units
+            units = await asyncio.to_thread(work)  # tokenizers release the GIL: the event loop keeps answering
     if not truncate:
         for i, unit in enumerate(units):
             if unit.length > model.backend.max_length:
@@ -91,12 +100,13 @@ async def rerank(model: LoadedModel, metrics, query: str, documents: list[str], 
         return Scored([], 0)
     tok = model.backend.tokenizer
     if model.kind == "cross-encoder":
-        units = await _encode(model, lambda: tok.pairs(query, documents, direction), truncate)
+        units = await _encode(model, lambda: tok.pairs(query, documents, direction), truncate,
+                              len(query) * len(documents) + sum(map(len, documents)))
         logits = await model.batcher.submit(units)
         return Scored([float(row[0]) for row in logits], _account(model, metrics, units))
     q_prefix, d_prefix = prompt_text(model, "query"), prompt_text(model, "document")
     units = await _encode(model, lambda: tok.texts([q_prefix + query] + [d_prefix + d for d in documents],
-                                                   direction), truncate)
+                                                   direction), truncate, len(query) + sum(map(len, documents)))
     vectors = unit_rows(np.asarray(await model.batcher.submit(units), dtype=np.float32))
     return Scored((vectors[1:] @ vectors[0]).tolist(), _account(model, metrics, units))
 
@@ -107,9 +117,11 @@ async def embed(model: LoadedModel, metrics, texts: list[str] | None = None, tok
     tok = model.backend.tokenizer
     if token_ids is not None:
         work = lambda: tok.token_ids(token_ids, direction)  # noqa: E731
+        chars = sum(map(len, token_ids)) * 4
     else:
         work = lambda: tok.texts([prompt + t for t in texts or []], direction)  # noqa: E731
-    units = await _encode(model, work, truncate)
+        chars = sum(len(prompt) + len(t) for t in texts or [])
+    units = await _encode(model, work, truncate, chars)
     if not units:
         return Embedded(np.zeros((0, model.backend.card.dimension), dtype=np.float32), 0)
     vectors = np.asarray(await model.batcher.submit(units), dtype=np.float32)
@@ -121,7 +133,7 @@ async def token_vectors(model: LoadedModel, metrics, texts: list[str], truncate:
     _require(model, "embedding", "per-token embeddings")
     tok = model.backend.tokenizer
     units = await _encode(model, lambda: [TokenLevel(u.ids, u.type_ids, u.length) for u in tok.texts(texts)],
-                          truncate)
+                          truncate, sum(map(len, texts)))
     out = await model.batcher.submit(units)
     _account(model, metrics, units)
     return out
@@ -136,7 +148,8 @@ async def classify(model: LoadedModel, metrics, inputs: list[str | tuple[str, st
     def work() -> list[Encoded]:
         return [tok.pairs(x[0], [x[1]])[0] if isinstance(x, tuple) else tok.texts([x])[0] for x in inputs]
 
-    units = await _encode(model, work, truncate)
+    units = await _encode(model, work, truncate, sum(len(x[0]) + len(x[1]) if isinstance(x, tuple) else len(x)
+                                                     for x in inputs))
     if not units:
         return np.zeros((0, 1), dtype=np.float32), 0
     logits = np.asarray(await model.batcher.submit(units), dtype=np.float32)
