@@ -20,7 +20,10 @@ TINY = ["--max-train-queries", "24", "--max-test-queries", "8", "--rerank-top-k"
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, es, monkeypatch_module):
     path = tmp_path_factory.mktemp("quickstart")
-    monkeypatch_module.setenv("SEARCHTUNE_STORE", str(path / "store"))
+    # a user's own registry: the quickstart must use WORKDIR/store for every stage and leave this one alone
+    # (with SEARCHTUNE_STORE pointing at WORKDIR/store, a stage that forgot the work folder's store passed here
+    # and failed on a fresh machine)
+    monkeypatch_module.setenv("SEARCHTUNE_STORE", str(path / "users-own-store"))
     yield path
     es.indices.delete(index=f"{INDEX}-*", ignore_unavailable=True)
 
@@ -55,6 +58,7 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
         assert "One dev evaluation, at step" in (report / "report.html").read_text()
     assert (workdir / "train-triplets.jsonl").stat().st_size > 0
     assert (workdir / "store" / "datasets" / "scifact").is_dir()
+    assert not (workdir / "users-own-store").exists(), "the quickstart wrote into the user's SEARCHTUNE_STORE"
     summary = json.loads((report / "report.json").read_text())
     systems = summary["systems"]
     assert list(systems)[0] == "BM25" and len(systems) == 2

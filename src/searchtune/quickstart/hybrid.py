@@ -11,18 +11,19 @@ from searchtune.vectors.fusion import DEFAULT_WEIGHT
 
 
 def index_and_tune(client, index: str, model_ref: str, split, record: dict, fields: str, max_length: int,
-                   say) -> tuple[dict, float]:
+                   say, store: str) -> tuple[dict, float]:
     """Re-embed ``index`` with ``model_ref`` (the registered version, beside the live index, then the alias moves),
     then tune the fusion weight on the training run's dev queries with the index's own kNN search.
 
-    Returns the build's figures (with the tuning) and the weight; without dev queries the weight ``train embed``
-    stored (training.json ``hybrid``) or the neutral default is used."""
+    ``model_ref`` is resolved in ``store``, the run's registry (never the user's ``SEARCHTUNE_STORE``). Returns the
+    build's figures (with the tuning) and the weight; without dev queries the weight ``train embed`` stored
+    (training.json ``hybrid``) or the neutral default is used."""
     from searchtune.eval.hybrid import es_knn_run, tune_hybrid_weight
     from searchtune.search.retrieval import bm25_search, parse_fields
     from searchtune.vectors.build import update_vectors
     from searchtune.vectors.embedders import open_embedder
 
-    embedder = open_embedder(model_ref, max_length=max_length)
+    embedder = open_embedder(model_ref, max_length=max_length, store=store)
     try:
         result = update_vectors(client, index, embedder)
         say(f"indexed {result.count} vectors of {result.spec.model.id} into {result.index} "

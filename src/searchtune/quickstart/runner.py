@@ -240,7 +240,8 @@ class Quickstart:
 
                 with self.clock.stage("index vectors + tune weight"):
                     record["vectors"], fusion_weight = index_and_tune(client, index, ref, split, record,
-                                                                      self.o.fields, self.o.max_length, self.say)
+                                                                      self.o.fields, self.o.max_length, self.say,
+                                                                      store=self.store)
                 hybrid = hybrid_pipeline(ref, endpoint, fusion_weight)
             with self.clock.stage("gateway"):
                 gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
