@@ -155,16 +155,16 @@ class Quickstart:
         return output, record
 
     def choose(self, client, split: Dataset, index: str, model_dir: Path, record: dict):
-        from searchtune.quickstart.choose import choose_deployed_stack
+        from searchtune.train.choose import choose_deployed_stack, judged_training_qrels
 
-        return choose_deployed_stack(client, split, index, self.o.fields, str(model_dir), record, self.o.max_length,
-                                     self.o.seed, self.say, validation=self.o.validation,
-                                     cache=self.o.workdir / "cache")
+        return choose_deployed_stack(client, split, judged_training_qrels(split), index, self.o.fields,
+                                     str(model_dir), record, self.o.max_length, self.o.seed, self.say,
+                                     validation=self.o.validation, cache=self.o.workdir / "cache")
 
     def deploy_chosen(self, client, index: str, model_dir: Path, record: dict, choice):
         """Register the trained model (prod only when it won), serve and index the winner's embedder, and the
         pipeline body: none for BM25 (a plain pipeline), ``hybrid`` with the base or the tuned model."""
-        from searchtune.quickstart.choose import BM25, TUNED
+        from searchtune.train.choose import BM25, TUNED
         from searchtune.quickstart.hybrid import hybrid_pipeline, index_vectors, plain_pipeline
 
         try:

@@ -1,10 +1,10 @@
-"""The quickstart's choice of what to deploy: BM25 alone, the untrained base embedder fused with BM25, or the tuned
+"""The choice of what to deploy after training an embedder (``searchtune train embed`` and the quickstart): BM25 alone, the untrained base embedder fused with BM25, or the tuned
 embedder fused with BM25, validated on the judged training queries (eval/selection.py).
 
 With few judged queries (below ``KFOLD_BELOW``, measured in docs/choosing.md) every judged training query is scored
 out of fold by 5-fold cross-validation; with many, the dev carve the training run held out decides. The tuned
 model was trained on the train part, so it is a k-fold candidate only with models trained without each fold; the
-quickstart trains one model, so in k-fold mode the tuned stack is left out (and said so) rather than scored on
+trainer makes one model, so in k-fold mode the tuned stack is left out (and said so) rather than scored on
 queries it learnt from: the deployed stack is then the better zero-shot one. Both zero-shot candidates need only
 BM25 and one embedding of the corpus with the base model; the embedders remember their vectors, so indexing the
 winner's vectors costs no second pass.
@@ -64,11 +64,11 @@ class StackChoice:
         return out
 
 
-def judged_training_qrels(split: Dataset) -> dict:
+def judged_training_qrels(dataset: Dataset, splits: tuple[str, ...] = ("train", "dev")) -> dict:
     """Every judged query the user gave for training: the train part and the dev carve together."""
     qrels: dict = {}
-    for name in ("train", "dev"):
-        qrels |= split.qrels.get(name, {})
+    for name in splits:
+        qrels |= dataset.qrels.get(name, {})
     return {q: qrels[q] for q in judged_ids(qrels)}
 
 
@@ -94,16 +94,18 @@ def _knn(embedder, corpus, queries, cache: Path | None):
     return knn
 
 
-def choose_deployed_stack(client, split: Dataset, index: str, fields: str, model_dir: str, record: dict,
-                          max_length: int, seed: int, say, folds: int = DEFAULT_FOLDS, validation: str = "auto",
-                          cache: Path | None = None) -> StackChoice:
-    """``validation``: ``auto`` (k-fold below the measured threshold, else the dev carve), ``kfold`` or ``dev``;
+def choose_deployed_stack(client, dataset: Dataset, qrels: dict, index: str, fields: str, model_dir: str,
+                          record: dict, max_length: int, seed: int, say, folds: int = DEFAULT_FOLDS,
+                          validation: str = "auto", cache: Path | None = None) -> StackChoice:
+    """Validate BM25, the zero-shot hybrid and (dev mode) the tuned hybrid on ``qrels``, the judged training
+    queries (train part and dev carve); the dev carve is ``record["data"]["dev_queries"]``.
+
+    ``validation``: ``auto`` (k-fold below the measured threshold, else the dev carve), ``kfold`` or ``dev``;
     ``cache``: where the base model's corpus vectors are kept between runs."""
     from searchtune.search.retrieval import bm25_search, parse_fields
     from searchtune.vectors.embedders import RememberingEmbedder, open_embedder
 
-    qrels = judged_training_qrels(split)
-    queries = {q: split.queries[q] for q in qrels}
+    queries = {q: dataset.queries[q] for q in qrels}
     bm25, _ = bm25_search(client, index, queries, fields=parse_fields(fields), top_k=100)
     mode = validation_mode(len(qrels)) if validation == "auto" else validation
     dev_ids = [q for q in (record.get("data") or {}).get("dev_queries") or [] if q in qrels]
@@ -120,8 +122,8 @@ def choose_deployed_stack(client, split: Dataset, index: str, fields: str, model
     for name, spec in wanted.items():
         embedder = RememberingEmbedder(open_embedder(spec, max_length=max_length))
         choice.embedders[name] = embedder
-        say(f"{name}: embedding {len(split.corpus)} documents for exact kNN on {len(qrels)} judged queries")
-        knn = _knn(embedder, split.corpus, queries, cache if name == ZERO_SHOT else None)
+        say(f"{name}: embedding {len(dataset.corpus)} documents for exact kNN on {len(qrels)} judged queries")
+        knn = _knn(embedder, dataset.corpus, queries, cache if name == ZERO_SHOT else None)
         candidates.append(HybridCandidate(name, qrels, bm25, knn=knn.run, zero_shot=name == ZERO_SHOT, kind=name))
     splits = dev_split(dev_ids, dev_ids) if mode == "dev" else kfold_splits(list(qrels), folds, seed)
     choice.selection = choose_stack(qrels, candidates, splits, mode=mode, reference=ZERO_SHOT)
