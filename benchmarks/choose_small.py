@@ -44,7 +44,10 @@ from searchtune.search.retrieval import bm25_search  # noqa: E402
 from searchtune.vectors.embedders import open_embedder  # noqa: E402
 from searchtune.vectors.fusion import Fusion, fuse_runs  # noqa: E402
 
-DATASETS = {"cranfield": "cranfield", "npl": "npl_vaswani"}
+DATASETS = {"cranfield": "cranfield", "npl": "npl_vaswani", "scifact": "scifact/beir_format_derived"}
+#: Which stacks are on offer: the quickstart's zero-shot pair, or every zero-shot variant (a harder choice).
+CANDIDATE_SETS = {"quickstart": ("BM25", "zero-shot hybrid"),
+                  "wide": ("BM25", "zero-shot kNN", "zero-shot RRF", "zero-shot hybrid")}
 METHODS = ("dev 10% (as before)", "dev 10%", "5-fold")
 
 
@@ -57,8 +60,9 @@ def cache_dir() -> Path:
 def runs_for(name: str, folder: Path, client, max_length: int) -> tuple[dict, dict, dict, dict]:
     """Qrels, BM25 top-100 and base-model exact kNN top-100 of every judged query (cached as JSON)."""
     dataset = load_dataset(folder)
-    split = dataset.splits[0]
-    qrels = dataset.split_qrels(split)
+    qrels = {}
+    for split in dataset.splits:   # every judged query is a possible judgment (SciFact: train and test pooled)
+        qrels |= dataset.split_qrels(split)
     cached = cache_dir() / f"{name}-runs.json"
     if cached.is_file():
         data = json.loads(cached.read_text())
@@ -114,7 +118,8 @@ def summarise(trials: list[dict]) -> dict:
                        "max_regret": round(float(np.max(regrets)), 4),
                        "mean_test_ndcg@10": round(float(np.mean([t["test"][t["picks"][method]] for t in trials])), 4),
                        "below_bm25_by_0.01": round(float(np.mean(
-                           [t["test"][t["picks"][method]] < t["test"]["BM25"] - 0.01 for t in trials])), 3)}
+                           [t["test"][t["picks"][method]] < t["test"]["BM25"] - 0.01 for t in trials])), 3),
+                       "picked": {n: sum(t["picks"][method] == n for t in trials) for n in trials[0]["test"]}}
     out["test_ndcg@10"] = {name: round(float(np.mean([t["test"][name] for t in trials])), 4)
                            for name in trials[0]["test"]}
     return out
@@ -135,7 +140,7 @@ def main() -> None:
     if not args.es_url:
         from searchtune.nodes.elasticsearch_node import elasticsearch_node
 
-        node = elasticsearch_node(name="choose-bench", port=args.port, heap="512m")
+        node = elasticsearch_node(name="choose-bench", port=args.port, heap="768m")
         args.es_url = node.start()
     client = es_client(args.es_url)
     results: dict = {}
@@ -143,20 +148,21 @@ def main() -> None:
         for name in args.datasets.split(","):
             qrels, bm25, knn, timing = runs_for(name, shared_datasets_dir() / DATASETS[name], client, args.max_length)
             ids = judged_ids(qrels)
-            cands = candidates(qrels, bm25, knn)
-            results[name] = {"timing": timing, "judged_queries": len(ids), "sizes": {}}
-            for n in (int(s) for s in args.sizes.split(",")):
-                if len(ids) - n < 20:
-                    print(f"{name}: n={n} leaves fewer than 20 test queries, skipped")
-                    continue
-                started = time.perf_counter()
-                trials = [one_trial(qrels, cands, ids, n, seed) for seed in range(args.seeds)]
-                summary = summarise(trials)
-                results[name]["sizes"][n] = summary
-                print(f"{name} n={n} ({len(ids) - n} test queries, {args.seeds} seeds, "
-                      f"{time.perf_counter() - started:.0f}s): test {summary['test_ndcg@10']}")
-                for method in METHODS:
-                    print(f"   {method:<20} {summary[method]}")
+            every = candidates(qrels, bm25, knn)
+            results[name] = {"timing": timing, "judged_queries": len(ids), "sets": {}}
+            for set_name, names in CANDIDATE_SETS.items():
+                cands = [c for c in every if c.name in names]
+                results[name]["sets"][set_name] = sizes = {}
+                for n in (int(s) for s in args.sizes.split(",")):
+                    if len(ids) - n < 20:
+                        continue
+                    started = time.perf_counter()
+                    trials = [one_trial(qrels, cands, ids, n, seed) for seed in range(args.seeds)]
+                    sizes[n] = summary = summarise(trials)
+                    print(f"{name} [{set_name}] n={n} ({len(ids) - n} test queries, {args.seeds} seeds, "
+                          f"{time.perf_counter() - started:.0f}s): test {summary['test_ndcg@10']}", flush=True)
+                    for method in METHODS:
+                        print(f"   {method:<20} {summary[method]}", flush=True)
     finally:
         if node is not None:
             node.stop()

@@ -173,6 +173,7 @@ class Selection:
     margin_ci95: tuple[float, float]
     p_better: float                   # bootstrap share of resamples where the winner beats the reference
     margin_over_bm25: float | None = None
+    margin_over_bm25_ci95: tuple[float, float] | None = None
 
     @property
     def sure(self) -> str:
@@ -188,6 +189,8 @@ class Selection:
                 "reference": self.reference, "margin_ndcg@10": round(self.margin, 4),
                 "margin_ci95": [round(v, 4) for v in self.margin_ci95], "p_better": round(self.p_better, 3),
                 "margin_over_bm25": None if self.margin_over_bm25 is None else round(self.margin_over_bm25, 4),
+                "margin_over_bm25_ci95": None if self.margin_over_bm25_ci95 is None else
+                [round(v, 4) for v in self.margin_over_bm25_ci95],
                 "sure": self.sure, "candidates": {n: c.to_dict() for n, c in self.candidates.items()}}
 
     def summary(self) -> str:
@@ -235,15 +238,20 @@ def choose_stack(qrels: Qrels, candidates: Sequence[Candidate], splits: Sequence
     winner = max(order, key=lambda n: (round(scores[n].mean, 9), -order.index(n)))
     zero_shot = [c.name for c in candidates if c.zero_shot]
     ref = reference or max(zero_shot, key=lambda n: (round(scores[n].mean, 9), -order.index(n)))
-    deltas = [scores[winner].per_query[q] - scores[ref].per_query.get(q, 0.0) for q in scores[winner].per_query]
-    ci, p_better = paired_bootstrap(deltas)
+    ci, p_better = paired_bootstrap(_deltas(scores[winner], scores[ref]))
     bm25 = next((n for n in order if getattr(candidates[order.index(n)], "kind", "") == "bm25"), None)
+    bm25_ci = None if bm25 is None else paired_bootstrap(_deltas(scores[winner], scores[bm25]))[0]
     all_ids = sorted({q for tune_on, score_on in splits for q in (*tune_on, *score_on)})
     scores[winner].params = next(c for c in candidates if c.name == winner).fit(all_ids, scores[winner].fold_params)
     return Selection(winner=winner, mode=mode, folds=len(splits), queries=len(scores[winner].per_query),
                      candidates=scores, reference=ref, margin=scores[winner].mean - scores[ref].mean,
                      margin_ci95=ci, p_better=p_better,
-                     margin_over_bm25=None if bm25 is None else scores[winner].mean - scores[bm25].mean)
+                     margin_over_bm25=None if bm25 is None else scores[winner].mean - scores[bm25].mean,
+                     margin_over_bm25_ci95=bm25_ci)
+
+
+def _deltas(system: CandidateScore, baseline: CandidateScore) -> list[float]:
+    return [value - baseline.per_query.get(q, 0.0) for q, value in system.per_query.items()]
 
 
 def judged_ids(qrels: Qrels) -> list[str]:

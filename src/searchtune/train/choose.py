@@ -56,8 +56,10 @@ class StackChoice:
         """The report's words: which stack won, by how much over the zero-shot stack and BM25, how sure."""
         s = self.selection
         out = [s.summary()]
-        if s.margin_over_bm25 is not None:
-            out.append(f"{s.winner} vs BM25 on the same validation: {s.margin_over_bm25:+.4f} NDCG@10")
+        if s.margin_over_bm25 is not None and s.winner != BM25:
+            low, high = s.margin_over_bm25_ci95 or (0.0, 0.0)
+            out.append(f"{s.winner} vs BM25 on the same validation: {s.margin_over_bm25:+.4f} NDCG@10 "
+                       f"(95% CI {low:+.4f}..{high:+.4f})")
         out += [f"{name}: validation NDCG@10 {c.mean:.4f} (per fold {', '.join(f'{v:.3f}' for v in c.per_fold)})"
                 for name, c in s.candidates.items()]
         out += [f"{name} not a candidate: {why}" for name, why in self.left_out.items()]
