@@ -125,6 +125,20 @@ def summarise(trials: list[dict]) -> dict:
     return out
 
 
+def markdown_table(results: dict) -> str:
+    """One row per dataset, candidate set and size: each method's mean regret and share of test-best picks."""
+    lines = ["| dataset | stacks | n | test BM25 / zero-shot hybrid | " +
+             " | ".join(f"{m}: regret, best" for m in METHODS) + " |", "|---|---|---|---|" + "---|" * len(METHODS)]
+    for name, data in results.items():
+        for set_name, sizes in data["sets"].items():
+            for n, row in sizes.items():
+                test = row["test_ndcg@10"]
+                cells = [f"{row[m]['mean_regret']:.4f}, {row[m]['picked_test_best']:.0%}" for m in METHODS]
+                lines.append(f"| {name} | {set_name} | {n} | {test['BM25']:.3f} / {test['zero-shot hybrid']:.3f} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--es-url")
@@ -134,7 +148,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--json")
+    parser.add_argument("--table-from", help="print the markdown table of an earlier run's --json and exit")
     args = parser.parse_args()
+    if args.table_from:
+        print(markdown_table(json.loads(Path(args.table_from).read_text())))
+        return
     print("loadavg before:", Path("/proc/loadavg").read_text().strip())
     node = None
     if not args.es_url:
@@ -167,6 +185,7 @@ def main() -> None:
         if node is not None:
             node.stop()
     print("loadavg after:", Path("/proc/loadavg").read_text().strip())
+    print(markdown_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

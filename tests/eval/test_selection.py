@@ -58,7 +58,9 @@ def test_every_query_is_scored_once_with_weights_tuned_without_it(cranfield_runs
 
 def test_a_trained_stack_wins_only_when_it_beats_zero_shot_out_of_fold(cranfield_runs) -> None:
     qrels, bm25, knn = cranfield_runs
-    zero_shot = [RunCandidate("BM25", qrels, bm25), HybridCandidate("zero-shot hybrid", qrels, bm25, knn=knn)]
+    coarse = (0.0, 0.25, 0.5, 0.75, 1.0)   # fewer weights: each fold's table costs one fusion + NDCG per weight
+    zero_shot = [RunCandidate("BM25", qrels, bm25), HybridCandidate("zero-shot hybrid", qrels, bm25, knn=knn,
+                                                                     grid=coarse)]
     calls = []
 
     def judged_first(fold: int) -> dict:   # a "model" that learnt the judgments: relevant documents on top
@@ -72,13 +74,16 @@ def test_a_trained_stack_wins_only_when_it_beats_zero_shot_out_of_fold(cranfield
 
     splits = kfold_splits(list(qrels), folds=4, seed=1)
     good = choose_stack(qrels, [*zero_shot, HybridCandidate("tuned hybrid", qrels, bm25, knn_for_fold=judged_first,
-                                                            zero_shot=False, kind="tuned hybrid")], splits)
+                                                            zero_shot=False, kind="tuned hybrid", grid=coarse)], splits)
     assert sorted(set(calls)) == [0, 1, 2, 3]   # scored only with the models trained without each fold
     assert good.winner == "tuned hybrid" and good.margin > 0.1 and good.margin_ci95[0] > 0
     assert good.p_better > 0.95 and good.sure.startswith("sure")
     assert good.reference in ("BM25", "zero-shot hybrid")
+    folds_weights = sorted(p["weight"] for p in good.candidates["tuned hybrid"].fold_params)
+    assert good.candidates["tuned hybrid"].params["weight"] == pytest.approx(  # never tuned on what it learnt
+        (folds_weights[1] + folds_weights[2]) / 2)
     bad = choose_stack(qrels, [*zero_shot, HybridCandidate("tuned hybrid", qrels, bm25, knn_for_fold=shuffled,
-                                                           zero_shot=False, kind="tuned hybrid")], splits)
+                                                           zero_shot=False, kind="tuned hybrid", grid=coarse)], splits)
     assert bad.winner != "tuned hybrid" and bad.margin == 0.0
     assert bad.candidates["tuned hybrid"].mean <= bad.candidates[bad.winner].mean
 
