@@ -175,14 +175,21 @@ class Selection:
     margin_over_bm25: float | None = None
     margin_over_bm25_ci95: tuple[float, float] | None = None
 
+    def _compared(self) -> tuple[str, float, tuple[float, float]] | None:
+        """What the winner is measured against: the zero-shot stack, or BM25 when the zero-shot stack won."""
+        if self.winner != self.reference:
+            return self.reference, self.margin, self.margin_ci95
+        if self.margin_over_bm25_ci95 is not None and self.margin_over_bm25:
+            return "BM25", float(self.margin_over_bm25), self.margin_over_bm25_ci95
+        return None
+
     @property
     def sure(self) -> str:
-        """Plain words for the report: how sure the validation is that the winner beats the zero-shot stack."""
-        if self.winner == self.reference:
-            return "the zero-shot stack was not beaten"
-        low = self.margin_ci95[0]
-        return "sure (95% interval above 0)" if low > 0 else \
-            f"not sure (bootstrap: better in {self.p_better:.0%} of resamples)"
+        """Plain words for the report: how sure the validation is that the winner is ahead."""
+        compared = self._compared()
+        if compared is None:
+            return "no other stack did better"
+        return "sure (95% interval above 0)" if compared[2][0] > 0 else "not sure (95% interval includes 0)"
 
     def to_dict(self) -> dict:
         return {"winner": self.winner, "mode": self.mode, "folds": self.folds, "queries": self.queries,
@@ -194,9 +201,12 @@ class Selection:
                 "sure": self.sure, "candidates": {n: c.to_dict() for n, c in self.candidates.items()}}
 
     def summary(self) -> str:
-        return (f"deployed stack: {self.winner} ({self.mode}, {self.folds} fold(s), {self.queries} queries); "
-                f"{self.margin:+.4f} NDCG@10 over {self.reference} (95% CI {self.margin_ci95[0]:+.4f}.."
-                f"{self.margin_ci95[1]:+.4f}); {self.sure}")
+        head = f"deployed stack: {self.winner} ({self.mode}, {self.folds} fold(s), {self.queries} queries)"
+        compared = self._compared()
+        if compared is None:
+            return f"{head}; {self.sure}"
+        name, margin, (low, high) = compared
+        return f"{head}; {margin:+.4f} NDCG@10 over {name} (95% CI {low:+.4f}..{high:+.4f}); {self.sure}"
 
 
 def paired_bootstrap(deltas: Sequence[float], samples: int = BOOTSTRAP_SAMPLES,

@@ -56,7 +56,7 @@ class StackChoice:
         """The report's words: which stack won, by how much over the zero-shot stack and BM25, how sure."""
         s = self.selection
         out = [s.summary()]
-        if s.margin_over_bm25 is not None and s.winner != BM25:
+        if s.margin_over_bm25 is not None and s.winner not in (BM25, s.reference):
             low, high = s.margin_over_bm25_ci95 or (0.0, 0.0)
             out.append(f"{s.winner} vs BM25 on the same validation: {s.margin_over_bm25:+.4f} NDCG@10 "
                        f"(95% CI {low:+.4f}..{high:+.4f})")
