@@ -1,5 +1,6 @@
-"""The choice of what to deploy after training an embedder (``searchtune train embed`` and the quickstart): BM25 alone, the untrained base embedder fused with BM25, or the tuned
-embedder fused with BM25, validated on the judged training queries (eval/selection.py).
+"""What to deploy after training an embedder (``searchtune train embed`` and the quickstart): BM25 alone, the
+untrained base embedder fused with BM25, or the tuned embedder fused with BM25, validated on the judged training
+queries (eval/selection.py).
 
 With few judged queries (below ``KFOLD_BELOW``, measured in docs/choosing.md) every judged training query is scored
 out of fold by 5-fold cross-validation; with many, the dev carve the training run held out decides. The tuned
@@ -118,8 +119,8 @@ def choose_deployed_stack(client, dataset: Dataset, qrels: dict, index: str, fie
     if mode == "dev":
         wanted[TUNED] = model_dir
     else:
-        choice.left_out[TUNED] = (f"{len(qrels)} judged queries (< the k-fold threshold): the tuned model learnt "
-                                  "from the queries a k-fold would score it on, and no per-fold models were trained")
+        choice.left_out[TUNED] = (f"k-fold over {len(qrels)} judged queries: the tuned model learnt from the "
+                                  "queries it would be scored on, and no per-fold models were trained")
     candidates = [RunCandidate(BM25, qrels, bm25)]
     for name, spec in wanted.items():
         embedder = RememberingEmbedder(open_embedder(spec, max_length=max_length))
