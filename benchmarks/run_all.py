@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 #: name -> (script, extra arguments); the cheap ones first so a long run fails early
 BENCHMARKS = {
     "mining": ("mining.py", []),
+    "choose": ("choose_small.py", ["--datasets", "cranfield,npl"]),
     "gateway": ("gateway_bench.py", ["--with-model"]),
     "serve": ("serve_bench.py", []),
     "train": ("train_scifact.py", []),

@@ -62,27 +62,43 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
     summary = json.loads((report / "report.json").read_text())
     systems = summary["systems"]
     assert list(systems)[0] == "BM25" and len(systems) == 2
-    assert "hybrid" in list(systems)[1]  # the embedder is deployed as hybrid retrieval
+    deployment = summary["deployment"]   # 29 judged training queries: 5-fold CV chose between the zero-shot stacks
+    assert deployment["mode"] == "kfold" and deployment["folds"] == 5 and deployment["queries"] == 29
+    assert set(deployment["candidates"]) == {"BM25", "zero-shot hybrid"} and "tuned hybrid" in deployment["left_out"]
+    winner = deployment["winner"]
+    means = {n: c["mean_ndcg@10"] for n, c in deployment["candidates"].items()}
+    assert means[winner] == max(means.values())
+    assert ("zero-shot hybrid" if winner == "zero-shot hybrid" else "BM25 (plain pipeline)") in list(systems)[1]
     assert all(s["num_queries"] == 8 for s in systems.values())
     assert all(0.0 <= s["NDCG@10"] <= 1.0 for s in systems.values())
     assert summary["latency_ms"]["count"] == 8
     assert summary["peak_memory_gib"] > 0.1
-    assert set(summary["stage_seconds"]) >= {"index", "train", "index vectors + tune weight",
-                                             "evaluate through gateway", "report"}
+    assert set(summary["stage_seconds"]) >= {"index", "train", "choose stack", "evaluate through gateway", "report"}
     md = (report / "report.md").read_text()
     assert "## Example queries" in md and "## Reproduce" in md
+    assert f"deployed stack: {winner}" in md and f"deployed stack: {winner}" in first_run.output
+    assert "95% CI" in md
     schedule = summary["training"]["schedule"]  # a fixed amount; the 4-minute cap did not cut it
     assert schedule["planned_steps"] == schedule["steps_done"] == 4 and not schedule["cut_by_time_budget"]
     assert "Warning:" not in md and summary["training"]["throughput"]["pairs_per_second"] > 0
     assert "report:" in first_run.output and "peak memory" in first_run.output
-    # the model went through the registry and is what prod points at
+    # the trained model went into the registry, but prod names only a deployed model: this one was not
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
-    assert index["aliases"]["prod"] == 1
-    # the index searched through the pipeline holds that version's vectors
+    assert "prod" not in index.get("aliases", {})
+    _assert_index_follows(es, winner, "custom-rerank-v1@1")
+
+
+def _assert_index_follows(es, winner: str, tuned_id: str) -> None:
+    """The searched index holds the winner's vectors (none needed for BM25: its pipeline has no processor)."""
+    from searchtune.models import default_base_model
+    from searchtune.vectors.identity import model_fingerprint
     from searchtune.vectors.mapping import read_vector_meta
 
     meta = read_vector_meta(dict(es.indices.get_mapping(index=INDEX)))
-    assert meta["model"]["id"] == "custom-rerank-v1@1" and meta["max_length"] == 64
+    if winner == "tuned hybrid":
+        assert meta["model"]["id"] == tuned_id and meta["max_length"] == 64
+    elif winner == "zero-shot hybrid":
+        assert meta["model"]["fingerprint"] == model_fingerprint(default_base_model()) and meta["max_length"] == 64
 
 
 def test_report_numbers_equal_eval_of_the_same_index(first_run, workdir: Path, es_url: str, scifact_dir: Path) -> None:
@@ -105,18 +121,26 @@ def test_report_numbers_equal_eval_of_the_same_index(first_run, workdir: Path, e
 def test_second_run_reuses_the_index(first_run, workdir: Path, es_url: str, scifact_dir: Path, es) -> None:
     assert first_run.exit_code == 0, first_run.output
     concrete_before = set(es.indices.get_alias(name=INDEX))
+    cached = set((workdir / "cache").glob("vectors-*.npy"))
+    assert len(cached) == 1   # the first run's base-model corpus vectors
     result = runner.invoke(app, ["quickstart", "--dataset", str(scifact_dir), "--workdir", str(workdir),
-                                 "--es-url", es_url, "--index", INDEX, "--budget-minutes", "2",
+                                 "--es-url", es_url, "--index", INDEX, "--budget-minutes", "2", "--validation", "dev",
                                  "--train-option", "max_steps=1", *TINY])
     assert result.exit_code == 0, result.output
-    assert "reused" in result.output  # the corpus was not indexed again; only the new version's vectors were built
-    from searchtune.vectors.mapping import read_vector_meta
+    assert "reused" in result.output  # the corpus was not indexed again
+    assert set((workdir / "cache").glob("vectors-*.npy")) == cached   # nor embedded again with the base model
+    summary = json.loads((workdir / "report" / "report.json").read_text())
+    deployment = summary["deployment"]   # the dev carve (5 queries) decides, the tuned model among the candidates
+    assert deployment["mode"] == "dev" and deployment["queries"] == 5
+    assert set(deployment["candidates"]) == {"BM25", "zero-shot hybrid", "tuned hybrid"}
+    winner = deployment["winner"]
+    index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
+    assert index["aliases"].get("prod") == (2 if winner == "tuned hybrid" else None)
     from searchtune.vectors.versions import live_index
 
-    assert live_index(es, INDEX) not in concrete_before
-    assert read_vector_meta(dict(es.indices.get_mapping(index=INDEX)))["model"]["id"] == "custom-rerank-v1@2"
-    index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
-    assert index["aliases"]["prod"] == 2  # the new run registered version 2 and promoted it
+    if winner != "BM25":   # a new physical index with the winner's vectors, the alias moved
+        assert live_index(es, INDEX) not in concrete_before
+    _assert_index_follows(es, winner, "custom-rerank-v1@2")
 
 
 def test_report_screenshot_shows_charts(first_run, workdir: Path, screenshot, colour_count, tmp_path: Path) -> None:

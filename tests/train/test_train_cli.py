@@ -61,6 +61,11 @@ def test_embed_mined_with_dev_selection_and_resume(tiny_dataset: Path, tiny_inde
     registry = ModelRegistry(str(tmp_path / "store"))
     version = registry.register("t-embed", str(out))
     assert registry.show(f"t-embed@{version}")["card"]["hybrid"]["weight"] == hybrid["weight"]
+    selection = first["selection"]   # few judged queries: k-fold over all of them, the zero-shot stacks only
+    assert selection["mode"] == "kfold" and selection["winner"] in ("BM25", "zero-shot hybrid")
+    assert selection["queries"] == len(load_dataset(tiny_dataset).split_qrels("train"))
+    assert "tuned hybrid" in selection["left_out"]
+    assert f"deployed stack: {selection['winner']}" in " ".join(result.output.split())
 
     _train(*common, "--max-steps", "4", "--resume", "latest")
     second = _record(out)

@@ -47,6 +47,10 @@ def quickstart_command(
     max_test_queries: Annotated[int | None, typer.Option(help="Evaluate at most N test queries (quick runs).")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="BM25 hits the gateway sends to the model per search.")] = 100,
     max_length: Annotated[int, typer.Option(help="Max tokens per text for training and serving.")] = 256,
+    validation: Annotated[str, typer.Option(help="How the deployed stack (BM25, zero-shot or tuned hybrid) is "
+                                            "chosen: auto (k-fold over all judged training queries when they are "
+                                            "few, see docs/choosing.md; else the dev carve), kfold or dev.")]
+    = "auto",
     train_option: Annotated[list[str] | None, typer.Option("--train-option", help="Training config override "
                                                             "KEY=VALUE (repeatable), e.g. max_steps=20.")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Registry/dataset store (fsspec URI). Default: "
@@ -63,6 +67,8 @@ def quickstart_command(
     from searchtune.quickstart.options import QuickstartOptions
     from searchtune.quickstart.runner import Quickstart
 
+    if validation not in ("auto", "kfold", "dev"):
+        fail(f"--validation must be auto, kfold or dev, got '{validation}'")
     dataset = dataset or _default_dataset()
     if dataset is None or not dataset.exists():
         fail("no dataset: pass --dataset PATH (BEIR layout) or set SEARCHTUNE_DATASETS to the shared datasets folder")
@@ -80,7 +86,7 @@ def quickstart_command(
     options = QuickstartOptions(dataset=Path(dataset).resolve(), judgments_info=judgments_info, workdir=workdir.resolve(), budget_minutes=budget_minutes,
                                 es_url=es_url, index=index, reindex=reindex, keep_running=keep_running, task=task,
                                 max_train_queries=max_train_queries, max_test_queries=max_test_queries,
-                                rerank_top_k=rerank_top_k, max_length=max_length,
+                                rerank_top_k=rerank_top_k, max_length=max_length, validation=validation,
                                 train_overrides=_parse_overrides(train_option), store_uri=store)
 
     def _terminate(signum, frame):  # SIGTERM gets the same clean-up as Ctrl-C
@@ -100,6 +106,8 @@ def quickstart_command(
     out.print(metrics_table(result.systems, title="test split"))
     for stage, seconds in result.stage_seconds.items():
         out.print(f"  {stage:<36} {seconds:8.1f}s")
+    if result.deployment:
+        out.print(result.deployment)
     out.print(f"peak memory (all processes, Elasticsearch included): {result.peak_memory_gib:.2f} GiB")
     out.print(f"report: {result.report_dir / 'report.md'} and {result.report_dir / 'report.html'}")
     if keep_running:

@@ -62,12 +62,15 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | None, index: str | None,
          output: str, config: Path | None, es_url: str, split: str, resume: str | None, keep_checkpoints: bool,
-         time_cap_minutes: float | None = None, judgments: str | None = None, **overrides: Any) -> None:
+         time_cap_minutes: float | None = None, judgments: str | None = None, validation: str = "auto",
+         **overrides: Any) -> None:
     from searchtune.train.config import load_config
     from searchtune.train.inputs import prepare_inputs
 
     if triplets is None and dataset is None and judgments is None:
         fail("give --triplets FILE, or --dataset DIR with --index NAME")
+    if validation not in ("auto", "kfold", "dev", "off"):
+        fail(f"--validation must be auto, kfold, dev or off, got '{validation}'")
     if (dataset is not None or judgments) and not index:
         fail("--dataset/--judgments need --index (the index holding its corpus) to mine negatives and build the dev set")
     from searchtune.search.client import CLUSTER_ERRORS
@@ -129,6 +132,24 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
         summary += (f"; hybrid (kNN + BM25) weight {hybrid['weight']:.2f}, dev NDCG@10 {hybrid['dev_ndcg@10']:.4f} "
                     f"vs BM25 {hybrid['dev_bm25_ndcg@10']:.4f}")
     out.print(summary)
+    if task == "embed" and ds is not None and validation != "off":
+        _choose(ds, record, output, cfg, split, index, es_url, validation)
+
+
+def _choose(ds, record: dict, output: str, cfg, split: str, index: str, es_url: str, validation: str) -> None:
+    """Which stack to deploy (BM25, zero-shot or tuned hybrid), validated on the judged training queries
+    (train/choose.py): printed, and kept in training.json ``selection`` (so in the registry card)."""
+    from searchtune.search.client import search_client
+    from searchtune.storage import atomic_write_json
+    from searchtune.train.choose import choose_deployed_stack, judged_training_qrels
+
+    qrels = judged_training_qrels(ds, tuple(dict.fromkeys([split, cfg.dev_split or split])))
+    choice = choose_deployed_stack(search_client(es_url), ds, qrels, index, cfg.fields, output, record,
+                                   cfg.max_length, cfg.seed, out.print, validation=validation)
+    choice.close()
+    record["selection"] = choice.to_dict()
+    if (Path(output) / "training.json").is_file():
+        atomic_write_json(Path(output) / "training.json", record)
 
 
 #: Below this many judged queries a cross-encoder with a fresh head loses to a tuned embedder fused with BM25.
@@ -160,11 +181,15 @@ def embed_command(
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
     keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
     judgments: JudgmentsOpt = None,
+    validation: Annotated[str, typer.Option("--validation", help="With --dataset: choose the stack to deploy (BM25, "
+                                            "zero-shot or tuned hybrid) by auto (k-fold over all judged queries when "
+                                            "they are few, docs/choosing.md; else the dev carve), kfold, dev, or "
+                                            "off.")] = "auto",
 ) -> None:
     """Fine-tune an embedding model (multiple-negatives ranking with BM25 hard negatives). The default for small data."""
     _run("embed", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
-         time_cap_minutes=time_cap_minutes, judgments=judgments,
+         time_cap_minutes=time_cap_minutes, judgments=judgments, validation=validation,
          learning_rate=lr, epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length,
          num_negatives=negatives, seed=seed, eval_steps=eval_steps, early_stopping_patience=patience,
          dev_split=dev_split, precision=precision, report_to=report_to)

@@ -71,4 +71,5 @@ def render_report(data, summary: dict, charts: Mapping[str, Path], metrics: tupl
         charts=[(name, CAPTIONS.get(name, name), _data_uri(path)) for name, path in charts.items()],
         examples=data.examples, single_dev_point=curve[0] if len(curve) == 1 else None,
         training_rows=flatten(data.training_info), stage_seconds=data.stage_seconds, commands=data.commands,
-        notes_html=markdown_html(notes) if notes else "")
+        notes_html=markdown_html(notes) if notes else "",
+        deployment_html=markdown_html("\n".join(f"- {line}" for line in data.deployment)) if data.deployment else "")

@@ -46,6 +46,8 @@ class ReportInput:
     commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # shown first (e.g. a time budget cut training)
+    deployment: list[str] = field(default_factory=list)  # which stack won the validation, by how much, how sure
+    deployment_info: dict = field(default_factory=dict)  # the same as numbers (eval/selection.Selection)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -119,7 +121,7 @@ def build_summary(data: ReportInput) -> dict:
         "latency_ms": {"count": len(data.latencies_ms), "p50": _percentile(data.latencies_ms, 50),
                        "p95": _percentile(data.latencies_ms, 95), "p99": _percentile(data.latencies_ms, 99)},
         "training": data.training_info, "stage_seconds": data.stage_seconds, "commands": data.commands,
-        "warnings": data.warnings,
+        "warnings": data.warnings, "deployment": data.deployment_info,
     }
 
 
@@ -134,6 +136,9 @@ def _markdown(data: ReportInput, summary: dict) -> str:
     lines += ["", f"{names[1]} vs {names[0]}: ΔNDCG@10 = {t['delta']:+.4f}; wins/losses/ties = "
                   f"{t['wins']}/{t['losses']}/{t['ties']}; paired t-test p = {t['t_pvalue']:.3g}, Wilcoxon p = "
                   f"{t['wilcoxon_pvalue']:.3g} ({'significant' if t['significant'] else 'not significant'} at 0.05).", ""]
+    if data.deployment:
+        lines += ["## Deployed stack (chosen on the judged training queries, never on test)", "",
+                  *[f"- {line}" for line in data.deployment], ""]
     lat = summary["latency_ms"]
     if lat["count"]:
         lines += [f"Reranked search latency through the gateway over {lat['count']} queries: p50 {lat['p50']:.1f} ms, "

@@ -35,6 +35,9 @@ class QuickstartOptions:
     #: does not (train/memory.py); MNRL at 32 x 256 tokens once peaked at 8.3 GB RSS on the reference machine.
     embed_loss: str = "auto"
     embed_mini_batch_size: int = 16
+    #: How the deployed stack is chosen (eval/selection.py): 'auto' = k-fold CV over every judged training query
+    #: below the measured threshold (KFOLD_BELOW, docs/choosing.md), the dev carve above it; or 'kfold' / 'dev'.
+    validation: str = "auto"
     #: Training settings that differ from the `train` stage's defaults (keys of TrainConfig), applied last.
     train_overrides: dict = field(default_factory=dict)
     #: The judgment list the dataset was overlaid with (``--judgments``): recorded in the training card.

@@ -39,6 +39,7 @@ class QuickstartResult:
     stage_seconds: dict[str, float]
     peak_memory_gib: float
     urls: dict[str, str] = field(default_factory=dict)
+    deployment: str | None = None   # which stack won the validation, by how much, how sure
 
 
 def _subset(dataset: Dataset, split: str, limit: int | None, seed: int) -> Dataset:
@@ -153,7 +154,41 @@ class Quickstart:
             self.say(f"WARNING: {budget_cut_note(record)}")
         return output, record
 
-    def publish(self, model_dir: Path, record: dict) -> str:
+    def choose(self, client, split: Dataset, index: str, model_dir: Path, record: dict):
+        from searchtune.train.choose import choose_deployed_stack, judged_training_qrels
+
+        return choose_deployed_stack(client, split, judged_training_qrels(split), index, self.o.fields,
+                                     str(model_dir), record, self.o.max_length, self.o.seed, self.say,
+                                     validation=self.o.validation, cache=self.o.workdir / "cache")
+
+    def deploy_chosen(self, client, index: str, model_dir: Path, record: dict, choice):
+        """Register the trained model (prod only when it won), serve and index the winner's embedder, and the
+        pipeline body: none for BM25 (a plain pipeline), ``hybrid`` with the base or the tuned model."""
+        from searchtune.train.choose import BM25, TUNED
+        from searchtune.quickstart.hybrid import hybrid_pipeline, index_vectors, plain_pipeline
+
+        try:
+            with self.clock.stage("register + serve"):
+                ref = self.publish(model_dir, record, promote=choice.winner == TUNED)
+                if choice.winner == BM25:
+                    return None, plain_pipeline(), None
+                from searchtune.models import default_base_model
+
+                served = ref if choice.winner == TUNED else default_base_model()
+                endpoint = self.serve(served)
+            embedder = choice.embedder()
+            if choice.winner == TUNED:  # the index records the registry version, not the training folder
+                from searchtune.vectors.embedders import resolve_local_model
+
+                embedder.identity = resolve_local_model(ref, self.store)[1]
+            with self.clock.stage("index vectors"):
+                record["vectors"] = index_vectors(client, index, embedder, self.say)
+            model_id = ref if choice.winner == TUNED else "all-MiniLM-L6-v2"
+            return endpoint, hybrid_pipeline(model_id, endpoint, choice.weight), choice.weight
+        finally:
+            choice.close()
+
+    def publish(self, model_dir: Path, record: dict, promote: bool = True) -> str:
         from searchtune.registry.registry import ModelRegistry
 
         registry = ModelRegistry(self.store)
@@ -161,6 +196,9 @@ class Quickstart:
         version = registry.register(self.o.model_name, str(model_dir),
                                     metrics={k: float(v) for k, v in final.items() if isinstance(v, (int, float))},
                                     description="quickstart")
+        if not promote:
+            self.say(f"registered {self.o.model_name} v{version}; not promoted to prod: another stack won the validation")
+            return f"{self.o.model_name}@{version}"
         registry.promote(self.o.model_name, version, alias="prod")
         ref = f"{self.o.model_name}@prod"
         self.say(f"registered {self.o.model_name} v{version} and promoted it to prod")
@@ -231,24 +269,20 @@ class Quickstart:
                 model_dir, record = self.train(client, split, index, triplets_path)
             final = (record.get("dev") or {}).get("final") or {}
             fusion_weight = final.get("dev_fusion_weight")
-            with self.clock.stage("register + serve"):
-                ref = self.publish(model_dir, record)
-                endpoint = self.serve(ref)
-            hybrid = None
-            if self.o.task == "embed":  # an embedder is deployed as hybrid retrieval (quickstart/hybrid.py)
-                from searchtune.quickstart.hybrid import hybrid_pipeline, index_and_tune
-
-                with self.clock.stage("index vectors + tune weight"):
-                    record["vectors"], fusion_weight = index_and_tune(client, index, ref, split, record,
-                                                                      self.o.fields, self.o.max_length, self.say,
-                                                                      store=self.store)
-                hybrid = hybrid_pipeline(ref, endpoint, fusion_weight)
+            choice = None
+            if self.o.task == "embed":  # an embedder: BM25, zero-shot or tuned hybrid, whichever validates best
+                with self.clock.stage("choose stack"):
+                    choice = self.choose(client, split, index, model_dir, record)
+                endpoint, hybrid, fusion_weight = self.deploy_chosen(client, index, model_dir, record, choice)
+            else:
+                with self.clock.stage("register + serve"):
+                    endpoint = self.serve(self.publish(model_dir, record))
+                hybrid = None
             with self.clock.stage("gateway"):
                 gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
                 tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
-            kind = "hybrid" if hybrid else "fused"
-            label = f"{self.o.model_name} via gateway" + (f" ({kind}, w={fusion_weight:.2f})" if fusion_weight is not None else "")
+            label = _system_label(self.o.model_name, choice, fusion_weight)
             systems = {"BM25": bm25, label: tuned}
             with self.clock.stage("report"):
                 report_dir = self.o.workdir / "report"
@@ -260,13 +294,15 @@ class Quickstart:
                     commands=self._commands(index, es_url, gateway_url),
                     warnings=[w for w in [budget_cut_note(record)] if w],
                     notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
-                           "no search fell back to BM25 order"])
+                           "no search fell back to BM25 order"],
+                    deployment=choice.lines() if choice else [], deployment_info=choice.to_dict() if choice else {})
                 write_report(inputs, report_dir)
             self.memory.sample()
             if self.o.keep_running:
                 self.stack.pop_all()
             result = QuickstartResult(report_dir=report_dir, systems=systems, stage_seconds=dict(self.clock.seconds),
-                                      peak_memory_gib=0.0, urls=dict(self.urls))
+                                      peak_memory_gib=0.0, urls=dict(self.urls),
+                                      deployment=choice.selection.summary() if choice else None)
         result.peak_memory_gib = self.memory.peak_gib
         summary = json.loads((report_dir / "report.json").read_text())
         summary["peak_memory_gib"] = round(result.peak_memory_gib, 2)
@@ -309,6 +345,15 @@ class Quickstart:
             f"--search-pipeline {self.o.pipeline} --json through-gateway.json",
             f"searchtune es connect --model-endpoint http://HOST:8080 --inference-id {self.o.model_name}  # native ES",
         ]
+
+
+def _system_label(model_name: str, choice, weight: float | None) -> str:
+    """The deployed system's name in the report: what won the validation (BM25 through a plain pipeline, too)."""
+    if choice is None:
+        return f"{model_name} via gateway" + (f" (fused, w={weight:.2f})" if weight is not None else "")
+    what = {"tuned hybrid": f"{model_name} hybrid", "zero-shot hybrid": "zero-shot hybrid (base model)"}
+    name = what.get(choice.winner, "BM25 (plain pipeline)")
+    return f"{name} via gateway" + (f" (w={weight:.2f})" if weight is not None else "")
 
 
 def _curve(record: dict) -> list[tuple[float, float]]:

@@ -184,3 +184,29 @@ def resolve_local_model(spec: str | None, store: str | None) -> tuple[str, Model
     path = resolve_model(spec)
     return path, ModelIdentity(id=Path(path).name if Path(path).exists() else path,
                                fingerprint=model_fingerprint(path))
+
+
+class RememberingEmbedder:
+    """Another embedder that keeps every text's vector: choosing the deployed stack embeds the corpus for exact
+    kNN, and indexing the winner's vectors then costs no second pass over the corpus."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.identity, self.dims, self.similarity, self.max_length = (inner.identity, inner.dims, inner.similarity,
+                                                                      inner.max_length)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Vectors of ``texts`` computed earlier by the same model (e.g. read from a cache)."""
+        self._vectors.update(zip(texts, vectors))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self.inner.embed(missing)))
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts]).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        self.inner.close()
