@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +18,7 @@ from searchtune.serve.errors import (ApiError, api_error_handler, error_response
                                     validation_error_handler)
 from searchtune.serve.metrics import ServerMetrics
 from searchtune.serve.routes import build_router
-from searchtune.serve.routes.common import REQUEST_START
+from searchtune.serve.observe import ObserveRequests
 from searchtune.serve.security import BodySizeLimit, make_auth_dependency
 from searchtune.serve.settings import ServeSettings
 
@@ -53,25 +52,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return error_response(request, 500, "InternalError", f"internal error ({type(exc).__name__}); see the "
                               "server log")
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        start = time.perf_counter()
-        REQUEST_START.set(time.monotonic())
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            # names the weights that answered: the gateway compares it with the fingerprint an index recorded for
-            # its vectors before it trusts a kNN search (searchtune.vectors.identity)
-            if engine.current is not None and engine.current.fingerprint:
-                response.headers["x-searchtune-model-fingerprint"] = engine.current.fingerprint
-            return response
-        finally:
-            route = request.scope.get("route")
-            label = getattr(route, "path", "unmatched")
-            metrics.requests.labels(label, str(status)).inc()
-            metrics.latency.labels(label).observe(time.perf_counter() - start)
-
     @app.get("/health", tags=["status"], summary="Process is up")
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
@@ -88,5 +68,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_router(engine, settings, make_auth_dependency(settings.api_key_hashes)))
+    app.add_middleware(ObserveRequests, metrics=metrics,
+                       fingerprint=lambda: engine.current.fingerprint if engine.current is not None else None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
