@@ -16,7 +16,7 @@ out-of-fold per-query differences (winner minus the zero-shot stack).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
