@@ -1,5 +1,5 @@
 """The k-fold stack chooser on real data: Cranfield's BM25 from the session's Elasticsearch node, the real base
-model's kNN (over the documents BM25 or an exact search could return for 40 queries, to keep it cheap)."""
+model's kNN (over the documents BM25 returns for 30 queries and their judged ones, to keep it cheap)."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ def cranfield_runs(es, datasets_dir, base_model_path):
 
     dataset = load_dataset(datasets_dir / "cranfield")
     qrels = dataset.split_qrels(dataset.splits[0])
-    ids = judged_ids(qrels)[:40]
+    ids = judged_ids(qrels)[:30]
     qrels = {q: qrels[q] for q in ids}
     build_index(es, INDEX, dataset.corpus.values(), total=len(dataset.corpus), recreate=True)
     es.indices.refresh(index=INDEX)
     queries = {q: dataset.queries[q] for q in ids}
-    bm25, _ = bm25_search(es, INDEX, queries, top_k=30)
+    bm25, _ = bm25_search(es, INDEX, queries, top_k=20)
     pool = {d for run in bm25.values() for d in run} | {d for q in qrels for d in qrels[q]}
-    embedder = open_embedder(base_model_path, max_length=64)
+    embedder = open_embedder(base_model_path, max_length=48)
     knn, _ = exact_knn_run(embedder, {d: dataset.corpus[d] for d in sorted(pool) if d in dataset.corpus}, queries,
-                           k=30)
+                           k=20)
     yield qrels, bm25, knn.run
     es.indices.delete(index=INDEX, ignore_unavailable=True)
 
@@ -92,7 +92,7 @@ def test_ties_go_to_the_cheaper_stack_and_a_zero_shot_stack_is_required(cranfiel
     qrels, bm25, _ = cranfield_runs
     same = choose_stack(qrels, [RunCandidate("BM25", qrels, bm25),
                                 RunCandidate("copy", qrels, bm25, zero_shot=False, kind="tuned")],
-                        dev_split(list(qrels)[:30], list(qrels)[30:]), mode="dev")
+                        dev_split(list(qrels)[:20], list(qrels)[20:]), mode="dev")
     assert same.winner == "BM25" and same.folds == 1 and same.queries == 10
     with pytest.raises(ValueError, match="zero-shot"):
         choose_stack(qrels, [RunCandidate("copy", qrels, bm25, zero_shot=False)], kfold_splits(list(qrels)))

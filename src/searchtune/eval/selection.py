@@ -16,7 +16,7 @@ out-of-fold per-query differences (winner minus the zero-shot stack).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +32,7 @@ Run = dict[str, dict[str, float]]
 Split = tuple[list[str], list[str]]   # (query ids to tune on, query ids to score)
 METRIC = "NDCG@10"
 #: Below this many judged training queries the deployed stack is chosen by k-fold CV (docs/choosing.md measures it).
-KFOLD_BELOW = 120
+KFOLD_BELOW = 400
 DEFAULT_FOLDS = 5
 BOOTSTRAP_SAMPLES = 2000
 
