@@ -39,5 +39,8 @@ def test_auto_backend_follows_the_hardware() -> None:
     assert choose_backend("torch") == "torch" and choose_backend("onnx") == "onnx"
     assert choose_backend("auto", quantize="int8") == "onnx"
     assert choose_backend("auto", device="cuda") == "torch"
-    expected = "torch" if cpu_supports_bf16() else "onnx"
+    from searchtune.serve.backends.openvino import openvino_available
+
+    bf16_cpu = "openvino" if openvino_available() else "torch"
+    expected = bf16_cpu if cpu_supports_bf16() else "onnx"
     assert choose_backend("auto", device="cpu") == expected
