@@ -15,6 +15,7 @@ run as parallel infer requests: one thread per stream needs no synchronisation b
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,7 @@ class OpenVinoBackend(Backend):
 
     compiled: Any = None
     streams: int = 1
+    source: Path | None = None  # the ONNX file that was compiled
 
     def attach(self, compiled: Any) -> None:
         import openvino as ov
@@ -93,25 +95,29 @@ class OpenVinoBackend(Backend):
         self._queue = None
 
 
+def compile_network(onnx_file: Path, precision: str, **properties: Any) -> Any:
+    """The ONNX network compiled for this CPU at ``precision`` (fp32/bf16), one stream per core (THROUGHPUT)."""
+    import openvino as ov
+
+    try:
+        return ov.Core().compile_model(str(onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": PRECISIONS[precision],
+                                                              "PERFORMANCE_HINT": "THROUGHPUT", **properties})
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses with the plugin's message
+        raise BackendError(f"OpenVINO could not compile {onnx_file}: {exc}") from exc
+
+
 def load_openvino_backend(path: str, kind: ModelKind, precision: str = "auto", max_length: int = 512,
                           card: ModelCard | None = None) -> OpenVinoBackend:
     if not openvino_available():
         raise BackendError("--backend openvino needs the openvino package (pip install openvino)")
-    import openvino as ov
-
     chosen = resolve_ov_precision(precision)
     folder, file_name = export_onnx(path, kind, None)
     scorer = load_scorer(path, kind=kind, precision="fp32", device="cpu", max_length=max_length)
-    core = ov.Core()
-    try:
-        network = core.read_model(str(folder / file_name))
-        compiled = core.compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": PRECISIONS[chosen],
-                                                       "PERFORMANCE_HINT": "THROUGHPUT"})
-    except Exception as exc:  # OpenVINO raises RuntimeError subclasses with the plugin's message
-        raise BackendError(f"OpenVINO could not compile {folder / file_name}: {exc}") from exc
+    compiled = compile_network(folder / file_name, chosen)
     backend = OpenVinoBackend(kind=kind, backend="openvino", precision=chosen, device="cpu",
                               max_length=scorer.max_length, path=path, model=scorer.model,
                               hf_tokenizer=scorer.model.tokenizer, card=card or ModelCard())
+    backend.source = folder / file_name
     backend.attach(compiled)
     log.info("OpenVINO %s: %d stream(s), %s threads", chosen, backend.streams,
              compiled.get_property("INFERENCE_NUM_THREADS"))
