@@ -3,7 +3,8 @@
 Why: on the 2-core AMX machine the profile of a 50-pair, 256-token batch under torch autocast spent a third of its
 time outside the matrix units (weight casts per call, GELU, layer norm, softmax as separate passes over memory).
 OpenVINO's CPU plugin fuses those into its AMX kernels and keeps the weights in bf16, which made a forward pass
-about 1.5x faster than torch autocast at the same NDCG (benchmarks/serve_bench.py; docs/serving.md).
+about 1.6x faster than torch autocast in CPU time, with NDCG@10 equal to fp32 on SciFact (benchmarks/serve_bench.py,
+benchmarks/serve_profile.py; docs/serving.md).
 
 The ONNX file is the one the ONNX backend exports through sentence-transformers and caches (nothing is exported by
 hand, registry versions stay untouched). The torch model stays loaded only for what the interface needs around the
