@@ -1,6 +1,6 @@
 """Serving benchmark: pairs/s and p50/p99 latency for reranking 50 SciFact documents per request, at concurrency
 1, 8 and 32, for (a) a naive FastAPI + CrossEncoder.predict handler, (b) `searchtune serve` torch fp32 and bf16,
-(c) `searchtune serve` ONNX int8, (d) Infinity (`infinity-emb`, from a separate venv) when it is installed; plus
+(c) `searchtune serve` ONNX int8 and OpenVINO bf16, (d) Infinity (`infinity-emb`, from a separate venv) when it is installed; plus
 NDCG@10 on SciFact test for bf16 and int8 vs fp32, each server's resident memory with the model loaded, and
 `/health` latency (p50/p99/max) of our server while three 9 MB requests are tokenized and scored.
 The load average (`/proc/loadavg`) is printed before and after every system: on a shared machine it says how much
@@ -37,6 +37,7 @@ import httpx
 import numpy as np
 
 DOCS_PER_REQUEST = 50
+OURS = ("torch-fp32", "torch-bf16", "onnx-int8", "openvino-bf16")  # `searchtune serve` configurations
 INFINITY_BIN = Path(os.environ.get("INFINITY_BIN", "/tmp/infvenv/bin/infinity_emb"))
 
 
@@ -264,7 +265,7 @@ def main() -> None:
     parser.add_argument("--ndcg-queries", type=int, default=100, help="Test queries for NDCG (0 = all 300).")
     parser.add_argument("--ce-ndcg", action="store_true",
                         help="Also NDCG of the cross-encoder per backend (default only with --cross-encoder).")
-    parser.add_argument("--systems", default="naive,torch-fp32,torch-bf16,onnx-int8,infinity")
+    parser.add_argument("--systems", default="naive,torch-fp32,torch-bf16,onnx-int8,openvino-bf16,infinity")
     parser.add_argument("--skip-embedding-ndcg", action="store_true")
     parser.add_argument("--c32-only", default="",
                         help="Systems measured at the highest concurrency only (baselines on a busy machine).")
@@ -272,7 +273,7 @@ def main() -> None:
                         help="System whose /health is probed under huge requests ('' to skip).")
     parser.add_argument("--probe-only", action="store_true",
                         help="Only the /health probe of --health-probe (no load points, no NDCG).")
-    parser.add_argument("--embedding-backends", default="torch-fp32,torch-bf16,onnx-int8",
+    parser.add_argument("--embedding-backends", default="torch-fp32,torch-bf16,onnx-int8,openvino-bf16",
                         help="Backends for the embedding-model NDCG (in-process, same code as the server).")
     parser.add_argument("--es-url", default=os.environ.get("SEARCHTUNE_ES_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--index", default="scifact")
@@ -314,6 +315,8 @@ def main() -> None:
         "torch-fp32": lambda port: start_server_process(model, port, "torch", [*ours, "--precision", "fp32"], env=home),
         "torch-bf16": lambda port: start_server_process(model, port, "torch", [*ours, "--precision", "bf16"], env=home),
         "onnx-int8": lambda port: start_server_process(model, port, "onnx", [*ours, "--quantize", "int8"], env=home),
+        "openvino-bf16": lambda port: start_server_process(model, port, "openvino", [*ours, "--precision", "bf16"],
+                                                           env=home),
         "infinity": lambda port: Proc([str(INFINITY_BIN), "v2", "--model-id", model, "--served-model-name", "ce",
                                        "--engine", "torch", "--port", str(port), "--host", "127.0.0.1",
                                        "--batch-size", "32"],
@@ -356,7 +359,7 @@ def main() -> None:
             if name == args.health_probe:
                 entry["health_under_huge_requests"] = asyncio.run(health_probe(server.url))
                 print(f"  /health while 3 x 9 MB requests run: {entry['health_under_huge_requests']}", flush=True)
-            if name in ("torch-fp32", "torch-bf16", "onnx-int8") and (args.ce_ndcg or args.cross_encoder):
+            if name in OURS and (args.ce_ndcg or args.cross_encoder):
                 run = asyncio.run(rerank_run(server.url, path, body_fn, parse_fn, ndcg_requests, texts))
                 results["ndcg@10"][f"cross-encoder/{name}"] = round(evaluate(qrels, run).aggregate["NDCG@10"], 4)
                 print(f"  NDCG@10 (cross-encoder, {len(ndcg_requests)} queries): "
@@ -388,7 +391,8 @@ def embedding_ndcg(results, requests, texts, qrels, max_length, home, labels) ->
 
     for label, kwargs in (("torch-fp32", dict(backend="torch", precision="fp32")),
                           ("torch-bf16", dict(backend="torch", precision="bf16")),
-                          ("onnx-int8", dict(backend="onnx", quantize="int8"))):
+                          ("onnx-int8", dict(backend="onnx", quantize="int8")),
+                          ("openvino-bf16", dict(backend="openvino", precision="bf16"))):
         if label not in labels:
             continue
         backend = load_backend(default_base_model(), max_length=max_length, **kwargs)
@@ -415,7 +419,7 @@ def summarize(results: dict) -> None:
         print(f"  {name:<11} " + ("  ".join(cells) or entry.get("skipped", entry.get("error", "no figures"))))
     print("\n== summary (pairs/s at concurrency 32)")
     naive, inf = at("naive", 32), at("infinity", 32)
-    ours = {n: at(n, 32) for n in ("torch-fp32", "torch-bf16", "onnx-int8") if at(n, 32)}
+    ours = {n: at(n, 32) for n in OURS if at(n, 32)}
     for name, value in ours.items():
         parts = [f"{name}: {value}"]
         if naive:

@@ -17,10 +17,10 @@ def serve_command(
     model: Annotated[str, typer.Option("--model", "-m", envvar="SEARCHTUNE_SERVE_MODEL",
                                        help="NAME@ALIAS (e.g. mymodel@prod, followed on promote), NAME@VERSION, "
                                             "NAME (latest) from the registry, or a model folder.")],
-    backend: Annotated[str, typer.Option(help="auto (fastest this hardware supports), torch or onnx.")] = "auto",
+    backend: Annotated[str, typer.Option(help="auto (fastest this hardware supports), torch, onnx or openvino.")] = "auto",
     quantize: Annotated[str, typer.Option(help="ONNX quantization: auto (int8 for onnx), int8 or none.")] = "auto",
-    precision: Annotated[str, typer.Option(help="torch precision: auto (bf16 where the CPU/GPU is fast at it), "
-                                                "fp32, bf16, fp16.")] = "auto",
+    precision: Annotated[str, typer.Option(help="torch/openvino precision: auto (bf16 where the CPU/GPU is fast at it), "
+                                                "fp32, bf16, fp16 (torch only).")] = "auto",
     device: Annotated[str | None, typer.Option(help="torch device (cpu, cuda). Default: cuda if present.")] = None,
     max_length: Annotated[int, typer.Option("--max-length", help="Tokens per input; longer ones are truncated "
                                                                    "(and counted in /metrics); 256 like training and eval.")] = 256,
@@ -56,8 +56,8 @@ def serve_command(
     from searchtune.keys import parse_key_hashes
     from searchtune.serve.settings import ServeSettings
 
-    if backend not in ("auto", "torch", "onnx"):
-        fail(f"--backend must be auto, torch or onnx, not '{backend}'")
+    if backend not in ("auto", "torch", "onnx", "openvino"):
+        fail(f"--backend must be auto, torch, onnx or openvino, not '{backend}'")
     if quantize not in ("auto", "int8", "none"):
         fail(f"--quantize must be auto, int8 or none, not '{quantize}'")
     try:

@@ -23,7 +23,7 @@ from searchtune.serve.tokens import Encoded, InputTokenizer
 
 log = logging.getLogger(__name__)
 
-BackendName = Literal["auto", "torch", "onnx"]
+BackendName = Literal["auto", "torch", "onnx", "openvino"]
 
 
 class BackendError(RuntimeError):
@@ -141,10 +141,11 @@ def onnx_available() -> bool:
 
 def choose_backend(backend: BackendName = "auto", quantize: str | None = None, device: str | None = None) -> str:
     """``auto`` = the fastest backend this hardware supports *without losing accuracy*, as measured by
-    benchmarks/serve_bench.py: torch (bf16/fp16) on a GPU; torch bf16 on CPUs with AVX512-BF16 or AMX (AMX tiles
-    run the matmuls; NDCG@10 within 0.005 of fp32); ONNX Runtime fp32 on other CPUs (fused kernels, exact);
-    torch fp32 when onnxruntime is missing. Dynamic int8 lost 0.018 NDCG@10 on SciFact, so it is never chosen
-    by ``auto``: ``--quantize int8`` asks for it (and implies ONNX)."""
+    benchmarks/serve_bench.py: torch (bf16/fp16) on a GPU; OpenVINO bf16 on CPUs with AVX512-BF16 or AMX when
+    openvino is installed (fused AMX kernels, about 1.5x torch autocast; NDCG@10 within 0.005 of fp32), else torch
+    bf16 there; ONNX Runtime fp32 on other CPUs (fused kernels, exact); torch fp32 when onnxruntime is missing.
+    Dynamic int8 lost 0.018 NDCG@10 on SciFact, so it is never chosen by ``auto``: ``--quantize int8`` asks for it
+    (and implies ONNX)."""
     if backend != "auto":
         return backend
     if quantize == "int8":
@@ -152,7 +153,9 @@ def choose_backend(backend: BackendName = "auto", quantize: str | None = None, d
     if (device or "").startswith("cuda") or (device is None and has_cuda()):
         return "torch"
     if cpu_supports_bf16():
-        return "torch"
+        from searchtune.serve.backends.openvino import openvino_available
+
+        return "openvino" if openvino_available() else "torch"
     return "onnx" if onnx_available() else "torch"
 
 
@@ -171,11 +174,17 @@ def load_backend(path: str | Path, backend: BackendName = "auto", precision: str
             raise BackendError(f"unknown quantization '{quantize}' (int8 or none)")
         q = "int8" if quantize == "int8" else None
         return load_onnx_backend(path, kind, quantize=q, max_length=max_length, card=card)
+    if chosen == "openvino":
+        if quantize not in (None, "auto", "none"):
+            raise BackendError(f"--quantize {quantize} needs --backend onnx (openvino serves fp32/bf16)")
+        from searchtune.serve.backends.openvino import load_openvino_backend
+
+        return load_openvino_backend(path, kind, precision=precision, max_length=max_length, card=card)
     if chosen == "torch":
         if quantize not in (None, "auto", "none"):
             raise BackendError(f"--quantize {quantize} needs --backend onnx (torch serves fp32/bf16/fp16)")
         from searchtune.serve.backends.torch import load_torch_backend
 
         return load_torch_backend(path, kind, precision=precision, max_length=max_length, device=device, card=card)
-    raise BackendError(f"unknown backend '{backend}' (torch, onnx or auto)")
+    raise BackendError(f"unknown backend '{backend}' (torch, onnx, openvino or auto)")
 
