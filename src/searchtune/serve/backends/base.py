@@ -139,11 +139,15 @@ def onnx_available() -> bool:
     return True
 
 
-def choose_backend(backend: BackendName = "auto", quantize: str | None = None, device: str | None = None) -> str:
+def choose_backend(backend: BackendName = "auto", quantize: str | None = None, device: str | None = None,
+                   kind: ModelKind | None = None) -> str:
     """``auto`` = the fastest backend this hardware supports *without losing accuracy*, as measured by
     benchmarks/serve_bench.py: torch (bf16/fp16) on a GPU; OpenVINO bf16 on CPUs with AVX512-BF16 or AMX when
     openvino is installed (fused AMX kernels, about 1.5x torch autocast; NDCG@10 within 0.005 of fp32), else torch
     bf16 there; ONNX Runtime fp32 on other CPUs (fused kernels, exact); torch fp32 when onnxruntime is missing.
+    OpenVINO is ``auto`` for cross-encoders only: their work is throughput (50-pair batches); an embedding model's
+    main work here is a search's query embedding, where torch runs tiny batches in fp32 (backends/torch.py) and a
+    new model version needs no ONNX export before it answers.
     Dynamic int8 lost 0.018 NDCG@10 on SciFact, so it is never chosen by ``auto``: ``--quantize int8`` asks for it
     (and implies ONNX)."""
     if backend != "auto":
@@ -155,7 +159,7 @@ def choose_backend(backend: BackendName = "auto", quantize: str | None = None, d
     if cpu_supports_bf16():
         from searchtune.serve.backends.openvino import openvino_available
 
-        return "openvino" if openvino_available() else "torch"
+        return "openvino" if kind != "embedding" and openvino_available() else "torch"
     return "onnx" if onnx_available() else "torch"
 
 
@@ -166,7 +170,7 @@ def load_backend(path: str | Path, backend: BackendName = "auto", precision: str
     path = str(path)
     kind = kind or detect_model_kind(path)
     card = read_model_card(path)
-    chosen = choose_backend(backend, None if quantize == "auto" else quantize, device)
+    chosen = choose_backend(backend, None if quantize == "auto" else quantize, device, kind)
     if chosen == "onnx":
         from searchtune.serve.backends.onnx import load_onnx_backend
 
