@@ -35,6 +35,8 @@ class TrainConfig(BaseModel):
     base_model: str | None = Field(None, description="HF id or path; default: bundled all-MiniLM-L6-v2")
     loss: str = "mnrl"
     learning_rate: float = Field(3e-5, gt=0)
+    head_learning_rate: float | None = Field(None, gt=0, description="rerank: the new head's (and pooler's) rate; "
+                                             "default: the body's")
     epochs: float | None = Field(None, gt=0, description="default: chosen from the data size (train/schedule.py)")
     max_steps: int = -1
     batch_size: int = Field(32, ge=1)
