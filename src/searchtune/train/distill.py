@@ -127,6 +127,8 @@ def distill_reranker(dataset: Dataset, retriever: Retriever, embedder, output: s
     from searchtune.train.rerank import train_listwise
 
     epochs, plan = distill_schedule(len(lists), settings.list_size, config.batch_size)
+    if config.max_steps and config.max_steps > 0:
+        plan |= {"planned_steps": config.max_steps, "rule": "max_steps given"}
     config = config.model_copy(update={"epochs": epochs, "dev_top_k": settings.teacher_depth})
     train_ds = lists_dataset(lists, settings.scale, config.seed)
     return train_listwise(config, train_ds, output, plan=plan, dev=dev, data_info=info, callbacks=callbacks,
