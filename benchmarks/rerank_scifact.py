@@ -69,10 +69,13 @@ def ensure_vectors(client, alias: str | None, ds, embedder) -> tuple[str, bool]:
 def train_or_load(args, ds, client, index: str, embedder) -> tuple[str, dict]:
     if args.ce_model:
         return args.ce_model, json.loads((Path(args.ce_model) / "training.json").read_text())
-    from searchtune.train.distill import distill_reranker
+    from searchtune.train.budget import TimeBudgetCallback
+    from searchtune.train.distill import distill_config, distill_reranker
 
     output = args.workdir / f"ce-{uuid.uuid4().hex[:6]}"
+    caps = [TimeBudgetCallback(args.train_cap_seconds)] if args.train_cap_seconds else []
     outcome = distill_reranker(ds, BM25Retriever(client, index, FIELDS), embedder, str(output),
+                               config=distill_config({"max_length": args.ce_max_length}), callbacks=caps,
                                vector_index=(client, index, "embedding"))
     return str(output), outcome.record
 
@@ -102,6 +105,8 @@ def main() -> None:
     parser.add_argument("--ce-model", default=None)
     parser.add_argument("--tuned-embedder", default=None, help="not supported inside this run's time: reported so")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--ce-max-length", type=int, default=256, help="tokens per pair, training and serving")
+    parser.add_argument("--train-cap-seconds", type=float, default=900.0, help="time budget: only caps training")
     parser.add_argument("--max-test-queries", type=int, default=None)
     parser.add_argument("--latency-requests", type=int, default=30)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/searchtune-rerank-bench"))
@@ -123,12 +128,14 @@ def main() -> None:
                           "teacher_seconds": teacher["seconds"], "reused": bool(args.ce_model),
                           "wall_seconds_this_run": None if args.ce_model else round(time.perf_counter() - began, 1),
                           "schedule": record.get("schedule"), "dev": final, "teacher": teacher,
+                          "max_length": record["config"]["max_length"],
                           "pairs_per_second": record.get("pairs_per_second"), "bf16": record.get("bf16")}
     print(json.dumps(report["training"]), flush=True)
     test_q = dict(list(ds.split_queries("test").items())[:args.max_test_queries])
     qrels = {q: ds.split_qrels("test")[q] for q in test_q}
     servers = [start_server_process(base, backend="torch", extra_args=["--max-length", str(args.max_length)]),
-               start_server_process(ce_path, backend="torch", extra_args=["--max-length", str(args.max_length)])]
+               start_server_process(ce_path, backend="torch", env={"SEARCHTUNE_SERVE_MODEL_NAMES": "ce"},
+                                    extra_args=["--max-length", str(args.ce_max_length)])]
     embed_url, ce_url = servers[0].url, servers[1].url
     pipelines = f"b-rr-pipelines-{uuid.uuid4().hex[:6]}"
     try:
@@ -138,7 +145,8 @@ def main() -> None:
                                  "fusion": {"method": "linear", "weight": knn_weight}, "timeout_ms": 30000}}
 
             def rerank(weight: float) -> dict:
-                return {"neural_rerank": {"endpoint": f"{ce_url}/v1/rerank", "top_k": 30, "bm25_weight": weight,
+                return {"neural_rerank": {"model_id": "ce", "endpoint": f"{ce_url}/v1/rerank", "top_k": 30,
+                                          "bm25_weight": weight,
                                           "timeout_ms": 30000}}
 
             put(gateway.url, "hybrid", [hybrid])
