@@ -75,7 +75,8 @@ def train_or_load(args, ds, client, index: str, embedder) -> tuple[str, dict]:
     output = args.workdir / f"ce-{uuid.uuid4().hex[:6]}"
     caps = [TimeBudgetCallback(args.train_cap_seconds)] if args.train_cap_seconds else []
     outcome = distill_reranker(ds, BM25Retriever(client, index, FIELDS), embedder, str(output),
-                               config=distill_config({"max_length": args.ce_max_length}), callbacks=caps,
+                               config=distill_config({"max_length": args.ce_max_length,
+                                                      "max_steps": args.train_max_steps}), callbacks=caps,
                                vector_index=(client, index, "embedding"))
     return str(output), outcome.record
 
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--ce-max-length", type=int, default=256, help="tokens per pair, training and serving")
     parser.add_argument("--train-cap-seconds", type=float, default=900.0, help="time budget: only caps training")
+    parser.add_argument("--train-max-steps", type=int, default=None, help="fixed step count instead of the data rule")
     parser.add_argument("--max-test-queries", type=int, default=None)
     parser.add_argument("--latency-requests", type=int, default=30)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/searchtune-rerank-bench"))
