@@ -219,3 +219,72 @@ def test_endpoint_killed_gives_bm25_order_with_the_reason(http, es, vec_index, e
     assert _ids(answer.json()) == _ids(dict(es.search(index=vec_index, **body)))
     assert all(hit["_source"]["title"] is not None and "embedding" not in hit["_source"]
                for hit in answer.json()["hits"]["hits"]), "BM25's fallback page carries its sources"
+
+
+@pytest.fixture(scope="module")
+def distilled_server(tmp_path_factory, es, vec_index, vec_dataset, embedder):
+    """A cross-encoder distilled from the hybrid teacher on the slice (2 steps: a real, barely trained model),
+    served by `searchtune serve` (torch, bf16 where the CPU has it: the fp32 head keeps its scores distinct)."""
+    from searchtune.search.retriever import BM25Retriever
+    from searchtune.serve.process import start_server_process
+    from searchtune.train.distill import DistillSettings, distill_config, distill_reranker
+
+    output = tmp_path_factory.mktemp("distilled") / "ce"
+    config = distill_config({"max_length": 64, "max_steps": 2, "batch_size": 2, "precision": "fp32",
+                             "dev_fraction": 0.2})
+    outcome = distill_reranker(load_dataset(vec_dataset), BM25Retriever(es, vec_index, ["title", "text"]), embedder,
+                               str(output), config=config, settings=DistillSettings(title_queries=4, list_size=4),
+                               vector_index=(es, vec_index, "embedding"))
+    teacher = outcome.record["data"]["distill"]["teacher"]
+    assert teacher["title_queries"] == 4 and teacher["judged_lists"] >= 1
+    assert "dev_fused_ndcg@10" in outcome.record["dev"]["final"] and outcome.record["global_step"] == 2
+    server = start_server_process(str(output), port=0, backend="torch",
+                                  env={"SEARCHTUNE_SERVE_MODEL_NAMES": "t-distilled"},
+                                  extra_args=["--max-length", "64"])
+    yield server
+    server.stop()
+
+
+def _hybrid_then_rerank(embed_server, distilled_server, weight: float) -> dict:
+    return {"request_processors": [
+        _hybrid(embed_server),
+        {"neural_rerank": {"model_id": "t-distilled", "endpoint": f"{distilled_server.url}/v1/rerank", "top_k": 10,
+                           "bm25_weight": weight, "timeout_ms": 20000}}]}
+
+
+def test_distilled_reranker_fuses_with_the_hybrid_score_of_the_top_k(http, vec_index, embed_server,
+                                                                       distilled_server):
+    """hybrid k 50 -> neural_rerank top_k 10: only the fused top 10 are scored, and their order is the dev-tunable
+    min-max fusion of the model score with the *hybrid* score (the previous stage, not BM25)."""
+    from searchtune.normalize import minmax
+
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    _put(http, "t-hybrid-ce", _hybrid_then_rerank(embed_server, distilled_server, 0.4))
+    body = _query("insulin resistance in skeletal muscle", size=10)
+    hybrid = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body).json()
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-ce", json=body).json()
+    assert answer["searchtune"]["hybrid"] is True and answer["searchtune"]["reranked"] is True
+    head = answer["hits"]["hits"]
+    # the reranked window is the hybrid top 10, not the 50 fused hits (which would let ranks 11-50 in)
+    assert {h["_id"] for h in head} == set(_ids(hybrid)) and len(head) == 10
+    assert all("_model_score" in h["fields"] for h in head)
+    by_id = {h["_id"]: h["_score"] for h in hybrid["hits"]["hits"]}
+    assert [h["fields"]["_hybrid_score"][0] for h in head] == pytest.approx([by_id[h["_id"]] for h in head])
+    model = [h["fields"]["_model_score"][0] for h in head]
+    previous = [h["fields"]["_hybrid_score"][0] for h in head]
+    expected = [0.6 * m + 0.4 * p for m, p in zip(minmax(model), minmax(previous))]
+    assert [h["_score"] for h in head] == pytest.approx(expected)
+    assert [h["_score"] for h in head] == sorted(expected, reverse=True)
+    assert len(set(model)) == len(model)  # the served scores of a barely trained head are not tied
+
+
+def test_weight_one_on_the_previous_stage_is_exactly_hybrid(http, vec_index, embed_server, distilled_server):
+    """The floor a dev-tuned weight guarantees: at weight 1 the reranker cannot change hybrid's order."""
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server)]})
+    _put(http, "t-hybrid-ce1", _hybrid_then_rerank(embed_server, distilled_server, 1.0))
+    for text in ("insulin resistance in skeletal muscle", "tumour suppressor genes"):
+        body = _query(text, size=10)
+        hybrid = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body).json()
+        answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-ce1", json=body).json()
+        assert answer["searchtune"]["reranked"] is True
+        assert _ids(answer) == _ids(hybrid)

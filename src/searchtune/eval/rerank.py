@@ -7,6 +7,7 @@ model plus BM25 usually beats either alone, and the weight is tuned on a dev spl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,16 +66,33 @@ def minmax(scores: Mapping[str, float]) -> dict[str, float]:
 
 
 def with_tail(reranked: Run, first_stage: Run) -> Run:
-    """Append each query's first-stage documents that were not reranked, below every reranked one, in BM25 order."""
+    """Append each query's first-stage documents that were not reranked, below every reranked one, in BM25 order.
+
+    Equal model scores are ordered by the first stage (what the gateway does: its sort is stable over the previous
+    stage's order), and nudged apart by a few ULPs so the metric library cannot fall back to document-id order."""
     full: Run = {}
     for qid, first in first_stage.items():
-        head = dict(reranked.get(qid, {}))
-        rest = [d for d in top_k_docs(first, len(first)) if d not in head]
+        first_rank = {d: rank for rank, d in enumerate(top_k_docs(first, len(first)))}
+        head = break_ties(reranked.get(qid, {}), first_rank)
+        rest = [d for d in first_rank if d not in head]
         floor = min(head.values(), default=0.0) - 1.0
         for rank, did in enumerate(rest):
             head[did] = floor - rank * 1e-3
         full[qid] = head
     return full
+
+
+def break_ties(scores: Mapping[str, float], first_rank: Mapping[str, int]) -> dict[str, float]:
+    """``scores`` made strictly decreasing in the order (score, then the previous stage's rank), each value moved
+    by at most a few ULPs (``math.nextafter``), so any consumer sorting by score sees the gateway's order."""
+    far = len(first_rank)
+    order = sorted(scores, key=lambda d: (-scores[d], first_rank.get(d, far), d))
+    out: dict[str, float] = {}
+    previous = math.inf
+    for did in order:
+        previous = min(float(scores[did]), math.nextafter(previous, -math.inf))
+        out[did] = previous
+    return out
 
 
 def fuse_runs(first_stage: Run, model: Run, weight: float) -> Run:

@@ -49,7 +49,8 @@ class _Tuning(BaseModel):
     timeout_ms: float | None = Field(None, gt=0, description="Per-pipeline model timeout (gateway default otherwise).")
     query_text_path: str | None = Field(None, description="Dotted path into the request body holding the query text.")
     document_fields: list[str] | None = Field(None, min_length=1, description="Document fields to score.")
-    bm25_weight: float = Field(0.0, ge=0.0, le=1.0, description="Fusion weight of the min-max normalised BM25 score.")
+    bm25_weight: float = Field(0.0, ge=0.0, le=1.0, description="Fusion weight of the min-max normalised score of "
+                               "the previous stage (BM25, or the hybrid fused score after a hybrid processor).")
     separator: str = Field(". ", description="Joins several document fields into one text.")
 
 

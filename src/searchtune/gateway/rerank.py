@@ -2,7 +2,9 @@
 
 Steps: read ``from``/``size`` (URL wins over body, defaults 0/10); ask the cluster for the first
 ``window = max(top_k, from + size)`` hits (``top_k`` absent: exactly ``from + size``, OpenSearch's semantics);
-score the window with the model; sort by model score (or by a min-max fusion with BM25 when ``bm25_weight`` > 0);
+score the window (a rerank ``top_k`` narrows it, e.g. the hybrid top 30 of 100) with the model; sort by model score,
+or by a min-max fusion with the previous stage's score when ``bm25_weight`` > 0 (BM25's, or after a ``hybrid``
+processor the fused hybrid score: the weight of whatever ranked the candidates; ties keep that stage's order);
 return hits ``[from, from + size)`` with ``_score`` = the model's (or fused) score and the cluster's score kept in
 ``fields._bm25_score``. Any model trouble (timeout, refusal, bad answer, open circuit, no query text) returns the
 cluster's own order with ``"searchtune": {"reranked": false, "fallback_reason": ...}`` instead of an error.
@@ -174,6 +176,8 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
         reason, fallback = "unknown_model", True
     if reason is None and not breaker.allow():
         reason, fallback = "circuit_open", True
+    if spec.top_k:  # after ``hybrid`` the fused list can be longer than the rerank window (k 100, top_k 30)
+        window = min(window, max(spec.top_k, start + size))
     if reason is None:
         window_hits = hits[:window]
         texts = document_texts(window_hits, spec.fields, body, spec.separator)
@@ -194,12 +198,12 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
             reason, fallback = f"error_{type(exc).__name__}", True
         timings["rerank_ms"] = (time.perf_counter() - began) * 1000
         if reason is None:
-            bm25 = [float(h.get("_score") or 0.0) for h in window_hits]
-            final = scores
+            previous = [float(h.get("_score") or 0.0) for h in window_hits]  # BM25's, or hybrid's fused score
+            final = [float(s) for s in scores]
             if spec.bm25_weight > 0:
                 w = spec.bm25_weight
-                final = [(1 - w) * m + w * b for m, b in zip(minmax(scores), minmax(bm25))]
-            for hit, b, model_score, score in zip(window_hits, bm25, scores, final):
+                final = [(1 - w) * m + w * b for m, b in zip(minmax(final), minmax(previous))]
+            for hit, b, model_score, score in zip(window_hits, previous, scores, final):
                 fields = hit.setdefault("fields", {})
                 if "_knn_score" in fields:  # hybrid candidates: keep their BM25/kNN explain, add the fused score
                     fields["_hybrid_score"] = [b]
@@ -208,7 +212,8 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
                 if spec.bm25_weight > 0:
                     fields["_model_score"] = [model_score]
                 hit["_score"] = score
-            order = sorted(range(len(window_hits)), key=lambda i: -final[i])
+            # equal scores keep the previous stage's order (eval.rerank.with_tail breaks ties the same way)
+            order = sorted(range(len(window_hits)), key=lambda i: (-final[i], i))
             ranked = [window_hits[i] for i in order] + hits[window:]
             hits_section["max_score"] = max(final) if final else None
             reranked = True

@@ -22,7 +22,9 @@ EmbedLoss = Literal["auto", "mnrl", "cached-mnrl"]
 #: Per-task defaults that differ from the field defaults below.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "embed": {"loss": "auto", "num_negatives": 1, "learning_rate": 3e-5, "batch_size": 32},
-    "rerank": {"loss": "bce", "num_negatives": 7, "learning_rate": 2e-5, "batch_size": 16},
+    # the new head (and pooler) at 50x the body's rate: at 2e-5 it never leaves the base rate (docs/reranker.md)
+    "rerank": {"loss": "bce", "num_negatives": 7, "learning_rate": 2e-5, "head_learning_rate": 1e-3,
+               "batch_size": 16},
 }
 
 
@@ -35,6 +37,8 @@ class TrainConfig(BaseModel):
     base_model: str | None = Field(None, description="HF id or path; default: bundled all-MiniLM-L6-v2")
     loss: str = "mnrl"
     learning_rate: float = Field(3e-5, gt=0)
+    head_learning_rate: float | None = Field(None, gt=0, description="rerank: the new head's (and pooler's) rate; "
+                                             "default: the body's")
     epochs: float | None = Field(None, gt=0, description="default: chosen from the data size (train/schedule.py)")
     max_steps: int = -1
     batch_size: int = Field(32, ge=1)
