@@ -208,19 +208,6 @@ def test_alias_swap_under_a_search_loop_fails_no_search(http, es, vec_index, emb
     assert rollback(es, vec_index) == before and live_index(es, vec_index) == before
 
 
-def test_endpoint_killed_gives_bm25_order_with_the_reason(http, es, vec_index, embed_server):
-    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server, timeout_ms=2000)]})
-    embed_server.stop()
-    body = _query("statins and cardiovascular risk")
-    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body)
-    assert answer.status_code == 200
-    meta = answer.json()["searchtune"]
-    assert meta["hybrid"] is False and meta["fallback_reason"] == "connect_error"
-    assert _ids(answer.json()) == _ids(dict(es.search(index=vec_index, **body)))
-    assert all(hit["_source"]["title"] is not None and "embedding" not in hit["_source"]
-               for hit in answer.json()["hits"]["hits"]), "BM25's fallback page carries its sources"
-
-
 @pytest.fixture(scope="module")
 def distilled_server(tmp_path_factory, es, vec_index, vec_dataset, embedder):
     """A cross-encoder distilled from the hybrid teacher on the slice (2 steps: a real, barely trained model),
@@ -288,3 +275,17 @@ def test_weight_one_on_the_previous_stage_is_exactly_hybrid(http, vec_index, emb
         answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-ce1", json=body).json()
         assert answer["searchtune"]["reranked"] is True
         assert _ids(answer) == _ids(hybrid)
+
+
+# last in the module: it stops the module's embedding server
+def test_endpoint_killed_gives_bm25_order_with_the_reason(http, es, vec_index, embed_server):
+    _put(http, "t-hybrid", {"request_processors": [_hybrid(embed_server, timeout_ms=2000)]})
+    embed_server.stop()
+    body = _query("statins and cardiovascular risk")
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid", json=body)
+    assert answer.status_code == 200
+    meta = answer.json()["searchtune"]
+    assert meta["hybrid"] is False and meta["fallback_reason"] == "connect_error"
+    assert _ids(answer.json()) == _ids(dict(es.search(index=vec_index, **body)))
+    assert all(hit["_source"]["title"] is not None and "embedding" not in hit["_source"]
+               for hit in answer.json()["hits"]["hits"]), "BM25's fallback page carries its sources"
