@@ -29,7 +29,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import httpx  # noqa: E402
-import numpy as np  # noqa: E402
 
 from searchtune.config import shared_datasets_dir  # noqa: E402
 from searchtune.data import load_dataset  # noqa: E402
@@ -41,30 +40,10 @@ from searchtune.search.client import es_client  # noqa: E402
 from searchtune.search.retrieval import bm25_query, bm25_search  # noqa: E402
 from searchtune.serve.process import start_server_process  # noqa: E402
 from searchtune.vectors.build import build_vector_index  # noqa: E402
-from searchtune.vectors.embedders import open_embedder  # noqa: E402
+from searchtune.vectors.embedders import RememberingEmbedder, open_embedder  # noqa: E402
 from searchtune.vectors.fusion import Fusion, fuse_runs  # noqa: E402
 
 FIELDS = ["title", "text"]
-
-
-class RecordingEmbedder:
-    """Wraps the real embedder and keeps each text's vector, so the float index reuses them without re-embedding."""
-
-    def __init__(self, inner, replay: dict[str, np.ndarray] | None = None):
-        self.inner, self.cache = inner, replay if replay is not None else {}
-        self.replaying = replay is not None
-        self.identity, self.dims, self.similarity, self.max_length = (inner.identity, inner.dims, inner.similarity,
-                                                                      inner.max_length)
-
-    def embed(self, texts):
-        if self.replaying:
-            return np.stack([self.cache[t] for t in texts])
-        vectors = self.inner.embed(texts)
-        self.cache.update(zip(texts, vectors))
-        return vectors
-
-    def close(self):
-        pass
 
 
 def load_avg() -> str:
@@ -135,11 +114,10 @@ def main() -> None:
     embedder.embed([d.full_text for d in docs[16:16 + args.raw_sample]])
     raw = args.raw_sample / (time.perf_counter() - started)
     alias = f"b-hybrid-{uuid.uuid4().hex[:6]}"
-    recorder = RecordingEmbedder(embedder)
-    built = build_vector_index(client, alias, docs, recorder, total=len(docs), quantization="int8")
+    remembering = RememberingEmbedder(embedder)  # the float index reuses the int8 build's vectors
+    built = build_vector_index(client, alias, docs, remembering, total=len(docs), quantization="int8")
     float_alias = alias + "-float"
-    build_vector_index(client, float_alias, docs, RecordingEmbedder(embedder, recorder.cache), total=len(docs),
-                       quantization="float")
+    build_vector_index(client, float_alias, docs, remembering, total=len(docs), quantization="float")
     report["indexing"] = {"raw_docs_per_s": round(raw, 2), "index_docs_per_s": round(built.docs_per_second, 2),
                           "ratio": round(built.docs_per_second / raw, 3), "docs": built.count,
                           "seconds": round(built.seconds, 1)}

@@ -26,7 +26,7 @@ from searchtune.gateway.hydrate import hydrate_sources, source_request
 from searchtune.gateway.pipelines import resolve_headers
 from searchtune.gateway.proxy import error_body
 from searchtune.gateway.query_text import extract_query_text
-from searchtune.gateway.rerank import apply_source_filter, plan_request
+from searchtune.gateway.rerank import apply_source_filter, plan_request, reranked_window
 from searchtune.rerank_client import RerankError
 from searchtune.gateway.search import cluster_search, log_search, rerank_step
 from searchtune.gateway.upstream import UpstreamError
@@ -112,7 +112,7 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
             info["fallback_detail"] = fb.detail
         if not skipped:
             gateway.metrics.fallbacks.labels(pipeline.name, fb.reason).inc()
-    rerank_window = max(pipeline.rerank.top_k or window, start + size) if pipeline.rerank is not None else window
+    rerank_window = reranked_window(pipeline.rerank, window, start, size) if pipeline.rerank is not None else window
     if deferred:
         leaving = response.get("hits", {}).get("hits", [])
         leaving = leaving[:rerank_window] if pipeline.rerank is not None else leaving[start:start + size]

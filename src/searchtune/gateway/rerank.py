@@ -152,6 +152,12 @@ def _not_score_sort(sort: Any) -> bool:
     return False
 
 
+def reranked_window(spec, window: int, start: int, size: int) -> int:
+    """How many of the ``window`` candidates the rerank step scores: its own ``top_k`` (at least the page), since
+    after ``hybrid`` the fused list can be longer than the rerank window (k 100, top_k 30)."""
+    return min(window, max(spec.top_k, start + size)) if spec.top_k else window
+
+
 async def rerank_response(response: dict, body: dict, params: dict[str, str], pipeline: Pipeline, start: int,
                           size: int, window: int, skip: str | None, *, rerank_call, endpoint: str | None,
                           breaker, timeout: float) -> SearchOutcome:
@@ -176,8 +182,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
         reason, fallback = "unknown_model", True
     if reason is None and not breaker.allow():
         reason, fallback = "circuit_open", True
-    if spec.top_k:  # after ``hybrid`` the fused list can be longer than the rerank window (k 100, top_k 30)
-        window = min(window, max(spec.top_k, start + size))
+    window = reranked_window(spec, window, start, size)
     if reason is None:
         window_hits = hits[:window]
         texts = document_texts(window_hits, spec.fields, body, spec.separator)
