@@ -14,18 +14,6 @@ from searchtune.cli.common import fail, out
 from searchtune.data import DatasetError, load_dataset
 
 
-def teacher_vectors(client, index: str, embedder) -> tuple[Any, str, str] | None:
-    """(client, index, vector field) when ``index`` already holds vectors of ``embedder`` (the teacher's kNN is then
-    the search the gateway runs, no corpus pass); ``None``: the corpus is embedded for an exact kNN."""
-    from searchtune.vectors.versions import index_meta, live_index
-
-    live = live_index(client, index)
-    vectors = (index_meta(client, live) or {}).get("vectors") or {} if live else {}
-    if vectors.get("field") and vectors.get("model", {}).get("fingerprint") == embedder.identity.fingerprint:
-        return client, index, vectors["field"]
-    return None
-
-
 def run_distill(*, dataset: Path | None, index: str | None, output: str, es_url: str, split: str,
                 teacher_embedder: str | None, title_queries: int | None, list_size: int | None,
                 time_cap_minutes: float | None, overrides: dict[str, Any]) -> None:
@@ -34,7 +22,7 @@ def run_distill(*, dataset: Path | None, index: str | None, output: str, es_url:
     from searchtune.search.retrieval import parse_fields
     from searchtune.search.retriever import BM25Retriever
     from searchtune.train.budget import TimeBudgetCallback
-    from searchtune.train.distill import DistillSettings, distill_config, distill_reranker
+    from searchtune.train.distill import DistillSettings, distill_config, distill_reranker, indexed_vectors
     from searchtune.train.schedule import budget_cut_note
     from searchtune.vectors.embedders import open_embedder
 
@@ -57,7 +45,7 @@ def run_distill(*, dataset: Path | None, index: str | None, output: str, es_url:
         callbacks = [TimeBudgetCallback(time_cap_minutes * 60)] if time_cap_minutes else []
         outcome = distill_reranker(ds, BM25Retriever(client, index, parse_fields(config.fields)), embedder, output,
                                    train_split=split, config=config, settings=settings, callbacks=callbacks,
-                                   vector_index=teacher_vectors(client, index, embedder),
+                                   vector_index=indexed_vectors(client, index, embedder),
                                    data_info={"recipe": "distill", "dataset": str(dataset), "index": index})
     except (DatasetError, FileNotFoundError) as exc:
         fail(str(exc))

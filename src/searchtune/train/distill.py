@@ -72,6 +72,18 @@ def distill_config(overrides: dict[str, Any] | None = None) -> TrainConfig:
                                          "early_stopping_patience": None, **(overrides or {})})
 
 
+def indexed_vectors(client, index: str, embedder) -> tuple[Any, str, str] | None:
+    """(client, index, vector field) when ``index`` already holds vectors of ``embedder``: the teacher's kNN is then
+    the search the gateway runs, with no corpus pass; ``None``: the corpus is embedded for an exact kNN."""
+    from searchtune.vectors.versions import index_meta, live_index
+
+    live = live_index(client, index)
+    vectors = ((index_meta(client, live) or {}).get("vectors") or {}) if live else {}
+    if vectors.get("field") and vectors.get("model", {}).get("fingerprint") == embedder.identity.fingerprint:
+        return client, index, vectors["field"]
+    return None
+
+
 def distill_reranker(dataset: Dataset, retriever: Retriever, embedder, output: str, *, train_split: str = "train",
                      dev_ids: Iterable[str] | None = None, config: TrainConfig | None = None,
                      settings: DistillSettings = DistillSettings(), callbacks: list | None = None,
