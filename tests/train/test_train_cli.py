@@ -97,6 +97,35 @@ def test_rerank_pointwise_with_dev(tiny_dataset: Path, tiny_index: str, es_url: 
     _assert_scores(out, "cross-encoder")
 
 
+def test_rerank_distill_cli(tiny_dataset: Path, tiny_index: str, es_url: str, tmp_path: Path) -> None:
+    """`train rerank --distill`: hybrid-teacher lists (judged + title queries), listwise KL, one dev evaluation at the
+    end whose fusion weight the summary turns into the gateway's bm25_weight."""
+    out = tmp_path / "ce-distill"
+    result = _train("rerank", "--distill", "--dataset", str(tiny_dataset), "--index", tiny_index, "--es-url", es_url,
+                    "--output", str(out), "--title-queries", "3", "--list-size", "3", "--max-steps", "2",
+                    "--max-length", "32", "--batch-size", "2", "--precision", "fp32")
+    record = _record(out)
+    teacher = record["data"]["distill"]["teacher"]
+    assert record["task"] == "rerank" and record["config"]["loss"] == "listnet" and record["global_step"] == 2
+    assert record["data"]["recipe"] == "distill" and record["data"]["distill"]["list_size"] == 3
+    assert teacher["title_queries"] == 3 and teacher["lists"] == teacher["judged_lists"] + 3
+    assert record["config"]["eval_steps"] == 2   # evaluated once, at the end
+    final = record["dev"]["final"]
+    weight = final["dev_fusion_weight"]
+    assert 0.0 <= weight <= 1.0 and final["dev_fused_ndcg@10"] >= 0.0
+    assert f"bm25_weight {1 - weight:.2f}" in " ".join(result.output.split())
+    _assert_scores(out, "cross-encoder")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--distill", "--dataset", "."], "--index"),
+    (["--list-size", "3"], "--distill"),
+])
+def test_distill_bad_options_fail_cleanly(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "rerank", "--output", str(tmp_path / "m"), *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
 def test_embed_cached_mnrl_yaml_config_to_store_uri(triplets_file: Path, tmp_path: Path, monkeypatch) -> None:
     """YAML config + CLI override, the cached MNRL loss, and --output as an fsspec store URI (memory://)."""
     import fsspec

@@ -207,8 +207,35 @@ def rerank_command(
     precision: PrecisionOpt = None, report_to: ReportOpt = None, resume: ResumeOpt = None,
     keep_checkpoints: KeepOpt = False, time_cap_minutes: CapOpt = None, es_url: EsUrlOption = DEFAULT_ES,
     judgments: JudgmentsOpt = None,
+    distill: Annotated[bool, typer.Option("--distill", help="Small-data recipe: distil the hybrid ranker (BM25 on "
+                                          "--index + --teacher-embedder) into the cross-encoder with a listwise KL "
+                                          "loss, on every train query's hybrid top 30 plus corpus titles as queries "
+                                          "(no new judgments); amount fixed by the data size; needs --dataset and "
+                                          "--index (docs/reranker.md).")] = False,
+    teacher_embedder: Annotated[str | None, typer.Option("--teacher-embedder", help="With --distill: the hybrid "
+                                                         "teacher's embedder (folder, registry ref, HF id or URL). "
+                                                         "Default: bundled all-MiniLM-L6-v2.")] = None,
+    title_queries: Annotated[int | None, typer.Option("--title-queries", help="With --distill: corpus titles used "
+                                                      "as extra teacher-labelled queries (default 200).")] = None,
+    list_size: Annotated[int | None, typer.Option("--list-size", help="With --distill: documents per training list "
+                                                  "(default 4).")] = None,
 ) -> None:
-    """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives."""
+    """Fine-tune a cross-encoder reranker (BCE or a listwise loss) on judged queries with mined negatives, or with
+    --distill from the hybrid ranker (the recipe for a few hundred judged queries)."""
+    if distill:
+        from searchtune.cli.train_distill import run_distill
+
+        if triplets is not None or judgments or resume:
+            fail("--distill builds its own lists from --dataset and --index: drop --triplets/--judgments/--resume")
+        run_distill(dataset=dataset, index=index, output=output, es_url=es_url, split=split,
+                    teacher_embedder=teacher_embedder, title_queries=title_queries, list_size=list_size,
+                    time_cap_minutes=time_cap_minutes,
+                    overrides=_overrides(base_model=base_model, loss=loss, learning_rate=lr, max_steps=max_steps,
+                                         batch_size=batch_size, max_length=max_length, seed=seed,
+                                         eval_steps=eval_steps, precision=precision, report_to=report_to))
+        return
+    if teacher_embedder or title_queries is not None or list_size is not None:
+        fail("--teacher-embedder/--title-queries/--list-size only apply with --distill")
     _run("rerank", loss=loss, triplets=triplets, dataset=dataset, index=index, output=output, config=config,
          es_url=es_url, split=split, resume=resume, keep_checkpoints=keep_checkpoints, base_model=base_model,
          time_cap_minutes=time_cap_minutes, judgments=judgments,

@@ -143,7 +143,12 @@ class Quickstart:
         from searchtune.quickstart.training import train_within_budget
 
         output = self.o.workdir / "model"
-        record = train_within_budget(self.o, client, split, index, triplets_path, output)
+        if self.o.task == "rerank":  # distilled from zero-shot hybrid: the only cross-encoder recipe that works here
+            from searchtune.quickstart.rerank import train_distilled
+
+            record = train_distilled(self.o, client, split, index, output, self.say)
+        else:
+            record = train_within_budget(self.o, client, split, index, triplets_path, output)
         final = (record.get("dev") or {}).get("final") or {}
         schedule = record.get("schedule") or {}
         self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
@@ -274,10 +279,16 @@ class Quickstart:
                 with self.clock.stage("choose stack"):
                     choice = self.choose(client, split, index, model_dir, record)
                 endpoint, hybrid, fusion_weight = self.deploy_chosen(client, index, model_dir, record, choice)
-            else:
+            else:  # zero-shot hybrid, then the distilled cross-encoder on its top 30 (quickstart/rerank.py)
+                from searchtune.models import default_base_model
+                from searchtune.quickstart.rerank import hybrid_rerank_pipeline
+
                 with self.clock.stage("register + serve"):
                     endpoint = self.serve(self.publish(model_dir, record))
-                hybrid = None
+                    embed_endpoint = self.serve(default_base_model())
+                    self.urls |= {"model endpoint": endpoint, "embedding endpoint": embed_endpoint}
+                hybrid = hybrid_rerank_pipeline(embed_endpoint, f"{endpoint}{DASHSCOPE_RERANK_PATH}",
+                                                self.o.model_name, record)
             with self.clock.stage("gateway"):
                 gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
