@@ -90,6 +90,8 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
     md = (report / "report.md").read_text()
     assert "## Example queries" in md and "## Reproduce" in md
     assert f"deployed stack: {winner}" in md and f"deployed stack: {winner}" in first_run.output
+    if winner != "BM25":   # the deployed hybrid really ran: the endpoint answered the pipeline's model_id
+        assert "no search fell back to BM25 order" in md, md
     assert "95% CI" in md
     schedule = summary["training"]["schedule"]  # a fixed amount; the 4-minute cap did not cut it
     assert schedule["planned_steps"] == schedule["steps_done"] == 4 and not schedule["cut_by_time_budget"]
