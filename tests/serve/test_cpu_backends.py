@@ -74,6 +74,33 @@ def test_openvino_embeddings_match_torch_fp32(base_model_path, serve_home, monke
         np.argsort(vectors["torch"][1:] @ vectors["torch"][0]).tolist()
 
 
+def test_openvino_query_runs_on_int8_weights_and_keeps_the_ranking(base_model_path, serve_home, monkeypatch) -> None:
+    """A lone query (under SMALL_BATCH_TOKENS padded tokens) runs the int8-weight network, a batch the main one;
+    the query's vector stays the fp32 one (cosine) and ranks the documents as fp32 does."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from searchtune.serve.backends import load_backend
+    from searchtune.serve.vectors import unit_rows
+
+    monkeypatch.setenv("SEARCHTUNE_HOME", str(serve_home))
+    loaded = load_backend(base_model_path, backend="openvino", max_length=128)
+    reference = load_backend(base_model_path, backend="torch", precision="fp32", max_length=128)
+    assert loaded.small is not None
+    calls = []
+    real_infer = loaded._small_request.infer
+    loaded._small_request = type("Counting", (), {"infer": lambda self, a: calls.append(1) or real_infer(a)})()
+    query = unit_rows(np.asarray(loaded.run(loaded.tokenizer.texts([QUERY]))))[0]
+    assert calls == [1], "a lone query did not run the int8-weight network"
+    docs = unit_rows(np.asarray(loaded.run(loaded.tokenizer.texts(DOCS))))
+    assert calls == [1], "a batch of documents ran the small-batch network"
+    want_query = unit_rows(np.asarray(reference.run(reference.tokenizer.texts([QUERY]))))[0]
+    want_docs = unit_rows(np.asarray(reference.run(reference.tokenizer.texts(DOCS))))
+    assert float(query @ want_query) > 0.995
+    assert np.argsort(docs @ query).tolist() == np.argsort(want_docs @ want_query).tolist()
+    loaded.close()
+    reference.close()
+
+
 def test_openvino_refuses_what_it_cannot_serve(cross_encoder_dir) -> None:
     pytest.importorskip("openvino")
     from searchtune.serve.backends import BackendError, load_backend

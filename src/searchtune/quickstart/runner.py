@@ -180,7 +180,10 @@ class Quickstart:
                 from searchtune.models import default_base_model
 
                 served = ref if choice.winner == TUNED else default_base_model()
-                endpoint = self.serve(served)
+                model_id = ref if choice.winner == TUNED else "all-MiniLM-L6-v2"
+                # the pipeline sends model_id with every query: the server must answer to it (a bundled folder's
+                # own name is "model"; unanswered, every search fell back to BM25 order with a 404)
+                endpoint = self.serve(served, names=[model_id])
             embedder = choice.embedder()
             if choice.winner == TUNED:  # the index records the registry version, not the training folder
                 from searchtune.vectors.embedders import resolve_local_model
@@ -188,7 +191,6 @@ class Quickstart:
                 embedder.identity = resolve_local_model(ref, self.store)[1]
             with self.clock.stage("index vectors"):
                 record["vectors"] = index_vectors(client, index, embedder, self.say)
-            model_id = ref if choice.winner == TUNED else "all-MiniLM-L6-v2"
             return endpoint, hybrid_pipeline(model_id, endpoint, choice.weight), choice.weight
         finally:
             choice.close()
@@ -209,10 +211,14 @@ class Quickstart:
         self.say(f"registered {self.o.model_name} v{version} and promoted it to prod")
         return ref
 
-    def serve(self, ref: str) -> str:
+    def serve(self, ref: str, names: list[str] | None = None) -> str:
+        """Serve ``ref``; ``names`` are the extra model names its requests may carry (the pipeline's model_id)."""
         from searchtune.serve.process import start_server_process
 
-        server = start_server_process(ref, env={"SEARCHTUNE_STORE": self.store},
+        env = {"SEARCHTUNE_STORE": self.store}
+        if names:
+            env["SEARCHTUNE_SERVE_MODEL_NAMES"] = ",".join(names)
+        server = start_server_process(ref, env=env,
                                      extra_args=["--max-length", str(self.o.max_length)])
         if not self.o.keep_running:
             self.stack.callback(server.stop)

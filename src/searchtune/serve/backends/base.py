@@ -9,6 +9,7 @@ cross-encoder the result of an input is its raw logits; for an embedding model i
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,11 @@ from searchtune.serve.tokens import Encoded, InputTokenizer
 log = logging.getLogger(__name__)
 
 BackendName = Literal["auto", "torch", "onnx", "openvino"]
+
+#: Batches below this many padded tokens (inputs x longest input: a search's query embedding) are latency work:
+#: on CPU they run where reading the weights, not arithmetic, is the cost (torch: fp32 without autocast's per-call
+#: weight casts; OpenVINO: int8-compressed weights, see backends/openvino.py).
+SMALL_BATCH_TOKENS = int(os.environ.get("SEARCHTUNE_SERVE_SMALL_BATCH_TOKENS", "128"))
 
 
 class BackendError(RuntimeError):

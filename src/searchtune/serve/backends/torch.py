@@ -13,20 +13,18 @@ scores can only move towards the fp32 reference - and everything larger under bf
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager, ExitStack
 
 import torch
 
 from searchtune.scoring import ModelKind, _autocast, load_scorer, resolve_precision
-from searchtune.serve.backends.base import Backend
+from searchtune.serve.backends.base import SMALL_BATCH_TOKENS, Backend
 from searchtune.serve.model_card import ModelCard
 
 PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 #: Below this many padded tokens per batch a CPU runs fp32 even when the backend is bf16 (see the module docstring).
-SMALL_BATCH_TOKENS = int(os.environ.get("SEARCHTUNE_SERVE_SMALL_BATCH_TOKENS", "128"))
 
 
 class TorchBackend(Backend):
