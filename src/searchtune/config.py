@@ -23,6 +23,19 @@ def es_url() -> str:
     return os.environ.get("SEARCHTUNE_ES_URL", DEFAULT_ES_URL)
 
 
+def es_port() -> int:
+    """HTTP port of the local node searchtune starts itself (``SEARCHTUNE_ES_PORT``, default 9200).
+
+    The same variable ``searchtune es start`` reads, so the quickstart's own node lands where the user said and two
+    people on one machine do not share (and stop) each other's node on 9200.
+    """
+    raw = os.environ.get("SEARCHTUNE_ES_PORT", "9200")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"SEARCHTUNE_ES_PORT must be a port number, got {raw!r}") from None
+
+
 def store_uri() -> str:
     """Default object store (an fsspec URI) for datasets and models (``SEARCHTUNE_STORE``)."""
     return os.environ.get("SEARCHTUNE_STORE", str(searchtune_home() / "store"))

@@ -71,12 +71,13 @@ class Quickstart:
 
     # ------------------------------------------------------------------ stages
     def start_search(self) -> str:
+        from searchtune.config import es_port
         from searchtune.nodes.elasticsearch_node import elasticsearch_node
 
         if self.o.es_url:
             self.say(f"using the cluster at {self.o.es_url}")
             return self.o.es_url
-        node = elasticsearch_node()
+        node = elasticsearch_node(port=es_port())  # SEARCHTUNE_ES_PORT, as `searchtune es start` reads it
         was_running = node.pid() is not None
         url = node.start()
         if not was_running and not self.o.keep_running:
