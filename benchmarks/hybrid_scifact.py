@@ -13,6 +13,7 @@
 
     .venv/bin/python benchmarks/hybrid_scifact.py --es-url http://127.0.0.1:9200 [--json out.json]
         [--raw-sample 512] [--tune-queries 300] [--latency-requests 200] [--max-length 256]
+        [--serve-backend torch|openvino|onnx|auto]
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=200)
     parser.add_argument("--max-docs", type=int, default=None, help="dry runs only: a corpus prefix")
     parser.add_argument("--max-test-queries", type=int, default=None, help="dry runs only")
+    parser.add_argument("--serve-backend", default="torch",
+                        help="backend of the embedding endpoint the gateway calls (torch, openvino, onnx, auto)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     report: dict = {"load_start": load_avg()}
@@ -141,7 +144,8 @@ def main() -> None:
     embedder.close()
 
     precision = ["--precision", "fp32"] if os.environ.get("BENCH_FP32") else []
-    server = start_server_process(args.model or _base(), backend="torch",
+    report["serve_backend"] = args.serve_backend
+    server = start_server_process(args.model or _base(), backend=args.serve_backend,
                                   extra_args=["--max-length", str(args.max_length), *precision])
     pipelines = f"b-hy-pipelines-{uuid.uuid4().hex[:6]}"
     try:

@@ -3,6 +3,7 @@ the ``searchtune`` command, pick a free loopback port, and stop a child graceful
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -20,6 +21,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on ``host:port`` (a bind with SO_REUSEADDR fails only then)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
+    return False
 
 
 def searchtune_argv() -> list[str]:

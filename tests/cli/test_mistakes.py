@@ -30,6 +30,31 @@ def test_opensearch_start_next_to_a_transport_port(cli, one_error, busy_port: in
     one_error(result, f"port {busy_port}", "transport port", "--port + 100")
 
 
+def test_quickstart_starts_its_node_on_searchtune_es_port(cli, one_error, busy_port: int, mini_dataset: Path,
+                                                          tmp_path: Path) -> None:
+    """The quickstart's own node goes where ``SEARCHTUNE_ES_PORT`` says (as ``searchtune es start``'s does), so it
+    never reuses, and then stops, somebody's node on 9200: on a taken port it stops before starting anything."""
+    env = {"SEARCHTUNE_NODES_DIR": str(tmp_path / "nodes"), "SEARCHTUNE_ES_PORT": str(busy_port),
+           "SEARCHTUNE_ES_URL": ""}
+    result = cli("quickstart", "--dataset", str(mini_dataset), "--workdir", str(tmp_path / "qs"), env=env)
+    one_error(result, f"port {busy_port}", "already in use")
+    bad = cli("quickstart", "--dataset", str(mini_dataset), "--workdir", str(tmp_path / "qs"),
+              env={**env, "SEARCHTUNE_ES_PORT": "92OO"})
+    one_error(bad, "SEARCHTUNE_ES_PORT must be a port number", "'92OO'")
+
+
+def test_searchtune_piped_into_head_exits_quietly(tmp_path: Path) -> None:
+    """``searchtune ... --help | head``: the reader leaves early, the write fails with a broken pipe. That is a
+    ``ConnectionError`` in Python, and was reported as "cannot reach a search cluster"."""
+    import subprocess
+    import sys
+
+    shell = subprocess.run(["bash", "-c", f"{sys.executable} -m searchtune.cli quickstart --help | head -3"],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
+    assert "Usage" in shell.stdout
+    assert "error" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
+
+
 def test_es_start_where_a_cluster_already_answers(cli, one_error, es_url: str, tmp_path: Path) -> None:
     port = es_url.rsplit(":", 1)[1]
     result = cli("es", "start", "--name", "other", "--port", port,

@@ -76,7 +76,8 @@ def test_openvino_embeddings_match_torch_fp32(base_model_path, serve_home, monke
 
 def test_openvino_query_runs_on_int8_weights_and_keeps_the_ranking(base_model_path, serve_home, monkeypatch) -> None:
     """A lone query (under SMALL_BATCH_TOKENS padded tokens) runs the int8-weight network, a batch the main one;
-    the query's vector stays the fp32 one (cosine) and ranks the documents as fp32 does."""
+    the query's vector stays the fp32 one (cosine) and ranks the documents as fp32 does; the compressed network is
+    cached and a second start gives the same vector from it."""
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
     from searchtune.serve.backends import load_backend
@@ -99,6 +100,12 @@ def test_openvino_query_runs_on_int8_weights_and_keeps_the_ranking(base_model_pa
     assert np.argsort(docs @ query).tolist() == np.argsort(want_docs @ want_query).tolist()
     loaded.close()
     reference.close()
+    # the compressed network was cached; the next start reads it back and answers the same vector
+    assert list((serve_home / "cache" / "openvino").glob("*/model.xml"))
+    again = load_backend(base_model_path, backend="openvino", max_length=128)
+    assert again.small is not None
+    np.testing.assert_allclose(unit_rows(np.asarray(again.run(again.tokenizer.texts([QUERY]))))[0], query, atol=1e-5)
+    again.close()
 
 
 def test_openvino_refuses_what_it_cannot_serve(cross_encoder_dir) -> None:
@@ -123,5 +130,5 @@ def test_auto_backend_follows_the_hardware() -> None:
     bf16_cpu = "openvino" if openvino_available() else "torch"
     expected = bf16_cpu if cpu_supports_bf16() else "onnx"
     assert choose_backend("auto", device="cpu", kind="cross-encoder") == expected
-    # query embeddings are latency work: torch's small-batch fp32 path, no export before a new version answers
-    assert choose_backend("auto", device="cpu", kind="embedding") == ("torch" if cpu_supports_bf16() else "onnx")
+    # embedding models too: documents on bf16 kernels, queries on int8-compressed weights (docs/serving.md)
+    assert choose_backend("auto", device="cpu", kind="embedding") == expected

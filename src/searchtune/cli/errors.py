@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
+import sys
 from typing import NoReturn
 
 import typer
 import typer._click as click
 from rich.markup import escape
 from typer.core import TyperGroup
+
+from searchtune.subprocesses import port_in_use
 
 #: Set by the global ``--debug`` option (or ``SEARCHTUNE_DEBUG=1``): re-raise so the traceback is shown.
 DEBUG = {"enabled": os.environ.get("SEARCHTUNE_DEBUG", "") not in ("", "0", "false")}
@@ -104,18 +106,6 @@ def raise_cluster_error(exc: BaseException, url: str, index: str | None = None, 
 
 
 # ---------------------------------------------------------------- ports
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something already listens on ``host:port`` (a bind with SO_REUSEADDR fails only then)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
-    return False
 
 
 def require_free_port(port: int, what: str, hint: str, host: str = "127.0.0.1") -> None:
@@ -204,6 +194,12 @@ class ErrorReportingGroup(TyperGroup):
         except KeyboardInterrupt:
             print_error("interrupted")
             raise typer.Exit(130)
+        except BrokenPipeError:
+            # `searchtune ... | head`: the reader left; say nothing (a BrokenPipeError is a ConnectionError, and was
+            # reported as "cannot reach a search cluster"). Further writes go nowhere, as Python's docs advise.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141) from None  # 128 + SIGPIPE, what a shell reports for a killed writer
         except Exception as exc:  # noqa: BLE001 - the single place where unexpected errors become one line
             if DEBUG["enabled"]:
                 raise

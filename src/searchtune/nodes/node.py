@@ -26,6 +26,7 @@ import httpx
 
 from searchtune.config import searchtune_home
 from searchtune.nodes.java import find_java_home
+from searchtune.subprocesses import port_in_use
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,10 @@ class ManagedNode:
         if self.healthy():
             raise NodeError(f"port {self.port} already answers as a cluster not managed here; use --es-url {self.url} "
                             "to use it, or choose another --port")
+        for port, what in ((self.port, "HTTP port"), (self.port + 100, "transport port (HTTP port + 100)")):
+            if port_in_use(port):  # else a BindException deep in the node's log, after a long wait
+                raise NodeError(f"port {port} ({what} of {self.dist.product} '{self.name}') is already in use by "
+                                "another program: stop it, or choose another port")
         java_home = find_java_home(self.dist.min_java, self.dist.max_java)
         home = self.install()
         self.node_dir.mkdir(parents=True, exist_ok=True)

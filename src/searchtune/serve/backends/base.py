@@ -148,12 +148,14 @@ def onnx_available() -> bool:
 def choose_backend(backend: BackendName = "auto", quantize: str | None = None, device: str | None = None,
                    kind: ModelKind | None = None) -> str:
     """``auto`` = the fastest backend this hardware supports *without losing accuracy*, as measured by
-    benchmarks/serve_bench.py: torch (bf16/fp16) on a GPU; OpenVINO bf16 on CPUs with AVX512-BF16 or AMX when
-    openvino is installed (fused AMX kernels, about 1.5x torch autocast; NDCG@10 within 0.005 of fp32), else torch
-    bf16 there; ONNX Runtime fp32 on other CPUs (fused kernels, exact); torch fp32 when onnxruntime is missing.
-    OpenVINO is ``auto`` for cross-encoders only: their work is throughput (50-pair batches); an embedding model's
-    main work here is a search's query embedding, where torch runs tiny batches in fp32 (backends/torch.py) and a
-    new model version needs no ONNX export before it answers.
+    benchmarks/serve_bench.py and benchmarks/hybrid_profile.py: torch (bf16/fp16) on a GPU; OpenVINO on CPUs with
+    AVX512-BF16 or AMX when openvino is installed, else torch bf16 there; ONNX Runtime fp32 on other CPUs (fused
+    kernels, exact); torch fp32 when onnxruntime is missing.
+    OpenVINO serves both kinds: a cross-encoder's 50-pair batches run bf16 AMX kernels (about 1.5x torch autocast,
+    NDCG@10 within 0.005 of fp32); an embedding model's documents run the same, and its queries run int8-compressed
+    weights on one thread (backends/openvino.py): through the gateway a hybrid search's query embedding took 22 ms
+    p50 against torch's 70 ms, beside a running BM25 search on 2 cores (docs/serving.md). The price is a one-time
+    ONNX export per model version (cached) before it first answers.
     Dynamic int8 lost 0.018 NDCG@10 on SciFact, so it is never chosen by ``auto``: ``--quantize int8`` asks for it
     (and implies ONNX)."""
     if backend != "auto":
@@ -165,7 +167,7 @@ def choose_backend(backend: BackendName = "auto", quantize: str | None = None, d
     if cpu_supports_bf16():
         from searchtune.serve.backends.openvino import openvino_available
 
-        return "openvino" if kind != "embedding" and openvino_available() else "torch"
+        return "openvino" if openvino_available() else "torch"
     return "onnx" if onnx_available() else "torch"
 
 

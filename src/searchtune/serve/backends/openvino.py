@@ -22,14 +22,18 @@ stay on the bf16 (AMX) compilation. NDCG@10 of both paths: docs/serving.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from searchtune.config import searchtune_home
 from searchtune.scoring import ModelKind, cpu_supports_bf16, load_scorer
 from searchtune.serve.backends.base import SMALL_BATCH_TOKENS, Backend, BackendError
 from searchtune.serve.backends.onnx import export_onnx
@@ -130,20 +134,50 @@ def compile_network(onnx_file: Path, precision: str, **properties: Any) -> Any:
 
 
 def compile_small_batch_network(onnx_file: Path) -> Any:
-    """The network with int8-compressed weights, fp32 activations, for small batches; None without ``nncf``."""
+    """The network with int8-compressed weights, fp32 activations, for small batches; None without ``nncf``.
+
+    The compressed network is cached (``int8_weights_network``): compressing takes seconds at every start
+    otherwise, for the same result."""
     try:
-        import nncf
         import openvino as ov
-    except ImportError:
-        log.info("nncf is not installed: small batches run the main OpenVINO network")
-        return None
-    try:
-        compressed = nncf.compress_weights(ov.Core().read_model(str(onnx_file)))
-        return ov.Core().compile_model(compressed, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
-                                                           "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1})
+
+        network = int8_weights_network(onnx_file)
+        if network is None:
+            return None
+        return ov.Core().compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                         "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1})
     except Exception as exc:  # noqa: BLE001 - an optimisation: the main network still serves every batch
         log.warning("int8-weight network for small batches not built (%s): small batches run the main one", exc)
         return None
+
+
+def int8_weights_network(onnx_file: Path) -> Any:
+    """``nncf.compress_weights`` of ``onnx_file`` as an OpenVINO model, from the cache under
+    ``$SEARCHTUNE_HOME/cache/openvino`` when there (keyed by the ONNX file's path, size and mtime; written to a
+    temporary folder and renamed, so a half-written cache is never read). None when nncf is missing."""
+    import openvino as ov
+
+    stat = onnx_file.stat()
+    key = hashlib.sha256(f"{onnx_file.resolve()}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:20]
+    cache = searchtune_home() / "cache" / "openvino" / key
+    if (cache / "model.xml").is_file():
+        return ov.Core().read_model(str(cache / "model.xml"))
+    try:
+        import nncf
+    except ImportError:
+        log.info("nncf is not installed: small batches run the main OpenVINO network")
+        return None
+    compressed = nncf.compress_weights(ov.Core().read_model(str(onnx_file)))
+    tmp = cache.parent / f".{key}.{uuid.uuid4().hex}.tmp"
+    try:
+        tmp.mkdir(parents=True)
+        ov.save_model(compressed, str(tmp / "model.xml"), compress_to_fp16=False)
+        os.replace(tmp, cache)
+    except OSError as exc:  # another process won the rename, or the cache is read-only: serve all the same
+        log.debug("int8-weight network not cached (%s)", exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return compressed
 
 
 def load_openvino_backend(path: str, kind: ModelKind, precision: str = "auto", max_length: int = 512,
