@@ -34,6 +34,8 @@ from searchtune.gateway.process import start_gateway_process  # noqa: E402
 from searchtune.search.retrieval import bm25_query  # noqa: E402
 from searchtune.serve.process import start_server_process  # noqa: E402
 
+from hybrid_scifact import timed_searches  # noqa: E402  (this folder: the same bounded load loop)
+
 FIELDS = ["title", "text"]
 
 
@@ -58,21 +60,6 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
                 pass
         out[name] = total
     return out
-
-
-async def _load(url: str, path: str, bodies: list[dict], concurrency: int, params=None) -> list[float]:
-    latencies: list[float] = []
-    queue = list(bodies)
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        async def worker():
-            while queue:
-                body = queue.pop()
-                began = time.perf_counter()
-                response = await client.post(path, json=body, params=params)
-                latencies.append((time.perf_counter() - began) * 1000)
-                assert response.status_code == 200, response.text[:300]
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
 
 
 def main() -> None:
@@ -136,7 +123,7 @@ def main() -> None:
             for name, url, params in (("bm25_direct", args.es_url, None),
                                       ("hybrid_gateway", gateway.url, {"search_pipeline": "hybrid"})):
                 before, began = _cpu(pids), time.perf_counter()
-                latencies = asyncio.run(_load(url, f"/{args.index}/_search", bodies, 8, params))
+                latencies = asyncio.run(timed_searches(url, f"/{args.index}/_search", bodies, 8, params))
                 wall = time.perf_counter() - began
                 after = _cpu(pids)
                 report[f"c8_{name}"] = {"latency": _summary(latencies), "searches_per_s": round(len(bodies) / wall, 1),

@@ -51,7 +51,7 @@ def load_avg() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
 
-async def _timed_searches(url: str, path: str, bodies: list[dict], concurrency: int, params=None) -> list[float]:
+async def timed_searches(url: str, path: str, bodies: list[dict], concurrency: int, params=None) -> list[float]:
     latencies: list[float] = []
     queue = list(bodies)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -85,8 +85,8 @@ def latency_at(es_url, gw_url, index, texts, concurrency, requests) -> dict:
     if concurrency == 1:
         direct, hybrid = _interleaved(es_url, gw_url, index, bodies)
     else:
-        direct = asyncio.run(_timed_searches(es_url, f"/{index}/_search", bodies, concurrency))
-        hybrid = asyncio.run(_timed_searches(gw_url, f"/{index}/_search", bodies, concurrency,
+        direct = asyncio.run(timed_searches(es_url, f"/{index}/_search", bodies, concurrency))
+        hybrid = asyncio.run(timed_searches(gw_url, f"/{index}/_search", bodies, concurrency,
                                              {"search_pipeline": "hybrid"}))
     d, h = latency_summary(direct), latency_summary(hybrid)
     return {"bm25_direct": d, "hybrid_gateway": h, "p50_added_ms": round(h["p50"] - d["p50"], 2),
