@@ -36,6 +36,7 @@ from searchtune.train.data import build_dev_set, carve_dev  # noqa: E402
 from searchtune.train.embed import train_embedder  # noqa: E402
 from searchtune.train.inputs import prepare_inputs  # noqa: E402
 from searchtune.train.rerank import train_reranker  # noqa: E402
+from searchtune.config import shared_datasets_dir  # noqa: E402
 
 log = logging.getLogger("bench")
 console = Console(width=160)
@@ -89,7 +90,7 @@ def three_way(first: dict, a: dict, b: dict, wa: float, wb: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default=str(Path(os.environ.get("SEARCHTUNE_DATASETS", "/work/shared/datasets"))
+    parser.add_argument("--dataset", default=str(Path(shared_datasets_dir() or "../shared/datasets")
                                                  / "scifact" / "beir_format_derived"))
     parser.add_argument("--es-url", default=os.environ.get("SEARCHTUNE_ES_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--index", default="scifact")

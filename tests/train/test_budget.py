@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from transformers import TrainerControl, TrainerState
+from transformers import TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import CallbackHandler, DefaultFlowCallback
 
 from searchtune.train.budget import TimeBudgetCallback
 
@@ -35,3 +36,24 @@ def test_budget_not_reached_changes_nothing() -> None:
     callback.on_train_begin(None, state, control)
     state.global_step = 3
     assert not callback.on_step_end(None, state, control).should_training_stop
+
+
+def test_a_cut_scored_at_its_step_is_not_scored_again_at_epoch_end(tmp_path) -> None:
+    """The trainer's own flow (epoch evaluation strategy) asks for an evaluation when the cut ends the epoch; the
+    step was just evaluated, so the callback withdraws the request."""
+    args = TrainingArguments(output_dir=str(tmp_path), eval_strategy="epoch", save_strategy="epoch",
+                             report_to=[], use_cpu=True)
+    budget = TimeBudgetCallback(seconds=0.0, min_new_steps=5)
+    handler = CallbackHandler([DefaultFlowCallback, budget], None, None, None, None)
+    state, control = TrainerState(max_steps=52, epoch=1.88), TrainerControl()
+    handler.on_train_begin(args, state, control)
+    state.global_step = 49
+    control = handler.on_step_end(args, state, control)
+    assert control.should_training_stop and control.should_evaluate
+    handler.on_evaluate(args, state, control, metrics={})
+    control.should_evaluate = False  # the trainer resets it once it evaluated
+    control = handler.on_epoch_end(args, state, control)
+    assert not control.should_evaluate
+    state.global_step = 50  # an epoch end after new steps is still evaluated
+    budget.stopped_early = False
+    assert handler.on_epoch_end(args, state, control).should_evaluate

@@ -1,4 +1,4 @@
-"""Everything a quickstart run can be told, with defaults sized for a 2-core laptop and a 30-minute budget."""
+"""Everything a quickstart run can be told, with defaults sized for a 2-core laptop and a cap, not a target, on time (90 minutes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 class QuickstartOptions:
     dataset: Path
     workdir: Path
-    budget_minutes: float = 20.0
+    budget_minutes: float = 90.0
     es_url: str | None = None
     index: str | None = None
     reindex: bool = False
