@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from searchtune.cli.common import console, fail, out
 from searchtune.config import shared_datasets_dir
+from searchtune.quickstart.options import DEFAULT_BUDGET_MINUTES
 
 
 def _default_dataset() -> Path | None:
@@ -34,7 +35,7 @@ def quickstart_command(
                                                       "Default: SciFact from ../shared/datasets.")] = None,
     budget_minutes: Annotated[float, typer.Option("--budget-minutes", help="Time cap of the whole run. Training runs a "
                                                   "fixed amount chosen from the data size; if it would take more than "
-                                                  "60% of this cap it is cut, and the report says so first.")] = 90.0,
+                                                  "60% of this cap it is cut, and the report says so first.")] = DEFAULT_BUDGET_MINUTES,
     workdir: Annotated[Path, typer.Option(help="Where the model, store, triplets and report go.")] = Path("searchtune-quickstart"),
     keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave Elasticsearch, the model endpoint "
                                                "and the gateway running and print their URLs.")] = False,
