@@ -8,17 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
 
 from searchtune.cli.checks import require_index, require_split, resolve_model_argument, warn_unless_index_matches
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_bar
 from searchtune.cli.errors import raise_cluster_error
 from searchtune.config import store_uri
 from searchtune.data import DatasetError, load_dataset
-from searchtune.eval.metrics import evaluate, write_json, write_trec_run
-from searchtune.eval.tables import metrics_table
-from searchtune.search.client import search_client
-from searchtune.search.retrieval import bm25_search, parse_fields
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +71,15 @@ def eval_command(
     (e.g. the gateway's `bailian-rerank`) are reported the same way. Works against Elasticsearch and OpenSearch.
     Exits 2 (after the table) when the index holds none of the dataset's judged documents: the wrong index.
     """
+    # imported here, not at the top: every `searchtune` command imports this module to build its --help, and the
+    # cluster clients alone take a second to import
+    from elasticsearch import ApiError, TransportError
+
+    from searchtune.eval.metrics import evaluate, write_json, write_trec_run
+    from searchtune.eval.tables import metrics_table
+    from searchtune.search.client import search_client
+    from searchtune.search.retrieval import bm25_search, parse_fields
+
     if (fusion_weight is not None or tune_fusion) and not (rerank or hybrid):
         fail("--fusion-weight/--tune-fusion need --rerank MODEL_OR_URL or --hybrid MODEL")
     if knn not in ("auto", "exact", "es") or fusion not in ("linear", "rrf"):
@@ -146,6 +150,7 @@ def eval_command(
 
 def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, results, payload):
     """Adds the search pipeline's results as a system; fails on search errors, reports fallbacks."""
+    from searchtune.eval.metrics import evaluate
     from searchtune.eval.pipeline_run import search_through_pipeline
     from searchtune.eval.rerank import wins_losses
 
@@ -170,8 +175,10 @@ def _through_pipeline(url, index, pipeline, queries, qrels, fields, top_k, resul
 def _rerank(ds, client, index, fields, split, queries, qrels, run, hit_docs, results, payload, rerank, rerank_top_k,
             fusion_weight, tune_fusion, dev_split, rerank_kind, precision, max_length, es_url, model_path=None):
     """Adds the model (and fused) systems to ``results``; returns the run to write and its tag."""
+    from searchtune.eval.metrics import evaluate
     from searchtune.eval.remote import RemoteRerankError, RemoteReranker
     from searchtune.eval.rerank import fuse_runs, rerank_run, tune_fusion_weight, wins_losses, with_tail
+    from searchtune.search.retrieval import bm25_search, parse_fields
 
     docs = {**hit_docs, **{d: ds.corpus[d] for docs_ in run.values() for d in docs_ if d in ds.corpus}}
     remote = rerank.startswith(("http://", "https://"))

@@ -9,8 +9,7 @@ import typer
 from searchtune.cli.common import EsUrlOption, DEFAULT_ES, fail, out, progress_bar
 from searchtune.cli.errors import raise_cluster_error
 from searchtune.data import DatasetError, load_dataset
-from searchtune.search.client import CLUSTER_ERRORS, search_client
-from searchtune.search.indexing import DEFAULT_ANALYZER, IndexExistsError, build_index, index_exists
+from searchtune.search import DEFAULT_ANALYZER
 
 VectorsOption = Annotated[str | None, typer.Option(
     "--vectors", help="Also embed every document with this model: a folder, an HF id, a registry ref "
@@ -40,6 +39,9 @@ def index_command(
 ) -> None:
     """Index a dataset's corpus with an explicit mapping (id, title, text), bulk-loaded with a progress bar, and check
     the document count at the end. An existing index is never overwritten silently."""
+    from searchtune.search.client import CLUSTER_ERRORS, search_client  # here: a second to import, and --help
+    from searchtune.search.indexing import IndexExistsError, build_index   # of every command needs none of it
+
     try:
         ds = load_dataset(dataset)
     except DatasetError as exc:
@@ -66,6 +68,7 @@ def index_command(
 def _index_with_vectors(client, ds, index, recreate, analyzer, model, field, quantization, embed_batch, max_length,
                         es_url):
     from searchtune.cli.vectors import cluster_errors, open_model
+    from searchtune.search.indexing import index_exists
     from searchtune.vectors.build import build_vector_index
 
     if quantization not in ("int8", "float"):

@@ -140,12 +140,14 @@ def _choose(ds, record: dict, output: str, cfg, split: str, index: str, es_url: 
     """Which stack to deploy (BM25, zero-shot or tuned hybrid), validated on the judged training queries
     (train/choose.py): printed, and kept in training.json ``selection`` (so in the registry card)."""
     from searchtune.search.client import search_client
+    from searchtune.serve.embedder import open_serving_embedder
     from searchtune.storage import atomic_write_json
     from searchtune.train.choose import choose_deployed_stack, judged_training_qrels
 
     qrels = judged_training_qrels(ds, tuple(dict.fromkeys([split, cfg.dev_split or split])))
     choice = choose_deployed_stack(search_client(es_url), ds, qrels, index, cfg.fields, output, record,
-                                   cfg.max_length, cfg.seed, out.print, validation=validation)
+                                   cfg.max_length, cfg.seed, out.print, validation=validation,
+                                   open_embedder=open_serving_embedder)
     choice.close()
     record["selection"] = choice.to_dict()
     if (Path(output) / "training.json").is_file():

@@ -11,11 +11,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from elasticsearch import ApiError, TransportError
 from rich.table import Table
 
 from searchtune.cli.common import DEFAULT_ES, EsUrlOption, fail, out, progress_bar
-from searchtune.search.client import search_client as es_client
 
 app = typer.Typer(help="Vectors of model versions behind an alias: update (re-embed), list, rollback, prune.",
                   no_args_is_help=True)
@@ -25,6 +23,8 @@ IndexOpt = Annotated[str, typer.Option("--index", help="The alias applications s
 @contextmanager
 def cluster_errors(es_url: str) -> Iterator[None]:
     """Expected failures of a vector build or alias move as one clear line (typer.Exit), never a traceback."""
+    from elasticsearch import ApiError, TransportError  # here, not at the top: a second to import
+
     from searchtune.vectors.embedders import EmbedderError
     from searchtune.vectors.versions import VersionError
 
@@ -112,3 +112,10 @@ def prune_command(index: IndexOpt, keep: Annotated[int, typer.Option("--keep", m
     with cluster_errors(es_url):
         gone = prune(es_client(es_url), index, keep=keep)
     out.print(f"deleted {len(gone)} old version(s): {', '.join(gone) or '-'}")
+
+
+def es_client(es_url: str):
+    """The cluster client, imported on use (the CLI's --help never needs it)."""
+    from searchtune.search.client import search_client
+
+    return search_client(es_url)

@@ -5,6 +5,13 @@ pipeline (``?search_pipeline=NAME`` or an index's default pipeline) are widened,
 answered in the normal response shape; everything else passes through unchanged. See docs/gateway.md.
 """
 
-from searchtune.gateway.pipelines import Pipeline, PipelineError, RerankSpec, parse_pipeline
-
 __all__ = ["Pipeline", "PipelineError", "RerankSpec", "parse_pipeline"]
+
+
+def __getattr__(name: str):
+    """The pipeline names on first use: the CLI reads the gateway's defaults without importing its whole stack."""
+    if name in __all__:
+        from searchtune.gateway import pipelines
+
+        return getattr(pipelines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -161,11 +161,13 @@ class Quickstart:
         return output, record
 
     def choose(self, client, split: Dataset, index: str, model_dir: Path, record: dict):
+        from searchtune.serve.embedder import open_serving_embedder
         from searchtune.train.choose import choose_deployed_stack, judged_training_qrels
 
         return choose_deployed_stack(client, split, judged_training_qrels(split), index, self.o.fields,
                                      str(model_dir), record, self.o.max_length, self.o.seed, self.say,
-                                     validation=self.o.validation, cache=self.o.workdir / "cache")
+                                     validation=self.o.validation, cache=self.o.workdir / "cache",
+                                     open_embedder=open_serving_embedder)
 
     def deploy_chosen(self, client, index: str, model_dir: Path, record: dict, choice):
         """Register the trained model (prod only when it won), serve and index the winner's embedder, and the

@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from searchtune.data.records import Document
+from searchtune.search import DEFAULT_ANALYZER
 from searchtune.search.cluster import bulk_index, create_index, finish_index, update_aliases
 
 log = logging.getLogger(__name__)
 
-#: Analyzers in the stock Elasticsearch test distribution (no analysis-common: no ``english``/stemmers).
-DEFAULT_ANALYZER = "standard"
 
 
 class IndexExistsError(RuntimeError):

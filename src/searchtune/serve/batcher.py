@@ -18,9 +18,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
+
+
+def token_bounded_batches(items: list[T], tokens: Callable[[T], int], max_inputs: int, max_tokens: int) -> list[list[T]]:
+    """``items`` sorted longest first and cut into batches of at most ``max_inputs`` inputs and ``max_tokens``
+    padded tokens (inputs x the longest): neighbours in length share a batch, so little of it is padding. The
+    server's batcher and in-process corpus passes (serve/embedder.py) pack the same way."""
+    ordered = sorted(items, key=tokens, reverse=True)
+    batches: list[list[T]] = []
+    current: list[T] = []
+    for item in ordered:
+        longest = tokens(current[0]) if current else tokens(item)  # sorted: the first is the longest
+        if current and (len(current) >= max_inputs or longest * (len(current) + 1) > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(item)
+    if current:
+        batches.append(current)
+    return batches
 
 
 @dataclass
@@ -112,18 +133,7 @@ class DynamicBatcher:
         return window
 
     def _split(self, window: list[_Item]) -> list[list[_Item]]:
-        window.sort(key=lambda i: i.tokens, reverse=True)
-        batches, current = [], []
-        for item in window:
-            longest = current[0].tokens if current else item.tokens  # sorted: the first is the longest
-            if current and (len(current) >= self.max_batch_inputs or
-                            longest * (len(current) + 1) > self.max_batch_tokens):
-                batches.append(current)
-                current = []
-            current.append(item)
-        if current:
-            batches.append(current)
-        return batches
+        return token_bounded_batches(window, lambda i: i.tokens, self.max_batch_inputs, self.max_batch_tokens)
 
     def _run_batch(self, batch: list[_Item]) -> list[Any] | BaseException:
         try:

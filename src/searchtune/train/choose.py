@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,14 @@ def judged_training_qrels(dataset: Dataset, splits: tuple[str, ...] = ("train", 
     return {q: qrels[q] for q in judged_ids(qrels)}
 
 
+def _runtime(embedder) -> str:
+    """What computes the vectors (torch, or a serving backend and its precision): each gives slightly different
+    floats, so cached vectors are kept per runtime."""
+    inner = getattr(embedder, "inner", embedder)
+    backend = getattr(inner, "backend", None)
+    return f"{backend.backend}/{backend.precision}" if backend is not None else type(inner).__name__
+
+
 def _knn(embedder, corpus, queries, cache: Path | None):
     """Exact kNN; the base model's corpus vectors are cached (keyed by model, length and texts) and remembered."""
     from searchtune.eval.hybrid import exact_knn_run
@@ -83,8 +92,8 @@ def _knn(embedder, corpus, queries, cache: Path | None):
     texts = [corpus[d].full_text for d in ids]
     path = None
     if cache is not None:
-        digest = hashlib.sha256(json.dumps([embedder.identity.fingerprint, embedder.max_length, ids, texts])
-                                .encode()).hexdigest()[:24]
+        digest = hashlib.sha256(json.dumps([embedder.identity.fingerprint, embedder.max_length, _runtime(embedder),
+                                            ids, texts]).encode()).hexdigest()[:24]
         path = cache / f"vectors-{digest}.npy"
     if path is not None and path.is_file():
         vectors = np.load(path)
@@ -99,14 +108,20 @@ def _knn(embedder, corpus, queries, cache: Path | None):
 
 def choose_deployed_stack(client, dataset: Dataset, qrels: dict, index: str, fields: str, model_dir: str,
                           record: dict, max_length: int, seed: int, say, folds: int = DEFAULT_FOLDS,
-                          validation: str = "auto", cache: Path | None = None) -> StackChoice:
+                          validation: str = "auto", cache: Path | None = None,
+                          open_embedder: Callable[..., Any] | None = None) -> StackChoice:
     """Validate BM25, the zero-shot hybrid and (dev mode) the tuned hybrid on ``qrels``, the judged training
     queries (train part and dev carve); the dev carve is ``record["data"]["dev_queries"]``.
 
     ``validation``: ``auto`` (k-fold below the measured threshold, else the dev carve), ``kfold`` or ``dev``;
-    ``cache``: where the base model's corpus vectors are kept between runs."""
+    ``cache``: where the base model's corpus vectors are kept between runs; ``open_embedder(spec, max_length=)``:
+    what embeds the corpus (default: sentence-transformers in this process; the CLI and the quickstart pass the
+    serving backend's, serve/embedder.py, so the vectors are the server's and the pass is faster)."""
     from searchtune.search.retrieval import bm25_search, parse_fields
-    from searchtune.vectors.embedders import RememberingEmbedder, open_embedder
+    from searchtune.vectors.embedders import RememberingEmbedder
+    from searchtune.vectors.embedders import open_embedder as open_in_torch
+
+    open_embedder = open_embedder or open_in_torch
 
     queries = {q: dataset.queries[q] for q in qrels}
     bm25, _ = bm25_search(client, index, queries, fields=parse_fields(fields), top_k=100)

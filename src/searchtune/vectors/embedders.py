@@ -29,6 +29,11 @@ _ES_SIMILARITY = {"cosine": "cosine", "dot": "dot_product", "dot_product": "dot_
                   "manhattan": "l2_norm"}
 
 
+def es_similarity(similarity_fn_name: str | None) -> str:
+    """Elasticsearch's dense_vector similarity for a sentence-transformers model's similarity function."""
+    return _ES_SIMILARITY.get(str(similarity_fn_name or "cosine"), "cosine")
+
+
 class EmbedderError(RuntimeError):
     """The model could not be loaded or the endpoint did not answer with embeddings; the message names which."""
 
@@ -159,7 +164,7 @@ def open_embedder(spec: str | None, *, max_length: int = DEFAULT_MAX_LENGTH, pre
         raise EmbedderError(f"cannot load embedding model '{spec}': {exc}") from exc
     model = scorer.model
     dims = int(getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)())
-    similarity = _ES_SIMILARITY.get(str(getattr(model, "similarity_fn_name", None) or "cosine"), "cosine")
+    similarity = es_similarity(getattr(model, "similarity_fn_name", None))
     return LocalEmbedder(scorer=scorer, identity=identity, dims=dims, similarity=similarity, max_length=max_length)
 
 

@@ -2,8 +2,8 @@
 
 Export and quantization go through sentence-transformers (``backend="onnx"`` exports with optimum, and
 ``export_dynamic_quantized_onnx_model`` quantizes with ONNX Runtime's quantizer) - nothing is exported by hand.
-Exports are cached under ``$SEARCHTUNE_HOME/cache/onnx/<key>`` keyed by the model folder and its weights' size and
-mtime; registry versions stay untouched (they are immutable) and the cache folder appears atomically.
+Exports are cached under ``$SEARCHTUNE_HOME/cache/onnx/<key>`` keyed by the fingerprint of the model's weights;
+registry versions stay untouched (they are immutable) and the cache folder appears atomically.
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ def quantization_target() -> str:
 
 
 def _cache_key(path: str) -> str:
+    """The model's weights fingerprint (vectors/identity.py): a registry version and the training folder it was
+    registered from share one export, wherever either lives. Without one (no weight files), the folder's path,
+    file sizes and mtimes."""
+    from searchtune.vectors.identity import model_fingerprint
+
+    fingerprint = model_fingerprint(path)
+    if fingerprint is not None:
+        return f"fp-{fingerprint}"
     parts = [str(Path(path).resolve())]
     for name in sorted(os.listdir(path)):
         full = Path(path) / name
