@@ -27,10 +27,11 @@ def train_distilled(o: QuickstartOptions, client, split: Dataset, index: str, ou
     from searchtune.train.budget import TimeBudgetCallback
     from searchtune.train.distill import distill_config, distill_reranker, indexed_vectors
     from searchtune.quickstart.training import TRAIN_SHARE
-    from searchtune.vectors.embedders import open_embedder
+    from searchtune.serve.embedder import open_serving_embedder
 
     config = distill_config({"max_length": o.max_length, "seed": o.seed, **o.train_overrides})
-    embedder = open_embedder(default_base_model(), max_length=o.max_length)
+    # the served backend's vectors (the gateway's queries are embedded by the server), and a faster pass
+    embedder = open_serving_embedder(default_base_model(), max_length=o.max_length)
     try:
         vectors = index_vectors(client, index, embedder, say)
         dev = split.qrels.get("dev", {})

@@ -152,9 +152,10 @@ class Quickstart:
             record = train_within_budget(self.o, client, split, index, triplets_path, output)
         final = (record.get("dev") or {}).get("final") or {}
         schedule = record.get("schedule") or {}
+        scored = (f"dev NDCG@10 {final['dev_ndcg@10']:.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}"
+                  if "dev_ndcg@10" in final else "validated on dev in the stack choice")
         self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
-                 f"of {schedule.get('planned_steps')} planned steps; dev NDCG@10 "
-                 f"{final.get('dev_ndcg@10', float('nan')):.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}")
+                 f"of {schedule.get('planned_steps')} planned steps; {scored}")
         if budget_cut_note(record):
             log.warning("%s", budget_cut_note(record))
             self.say(f"WARNING: {budget_cut_note(record)}")
@@ -216,19 +217,42 @@ class Quickstart:
 
     def serve(self, ref: str, names: list[str] | None = None) -> str:
         """Serve ``ref``; ``names`` are the extra model names its requests may carry (the pipeline's model_id)."""
+        return self.serve_together([(ref, names)])[0]
+
+    def serve_together(self, models: list[tuple[str, list[str] | None]]) -> list[str]:
+        """Start one server per (ref, extra names) at the same time and return their URLs once all are ready.
+
+        Why together: a server's start is mostly single-threaded (imports, ONNX export, OpenVINO compile), so two
+        of them on two cores take little longer than one. Every server that started is stopped on exit (unless
+        ``--keep-running``), even when another one failed to start."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from searchtune.serve.process import start_server_process
 
-        env = {"SEARCHTUNE_STORE": self.store}
-        if names:
-            env["SEARCHTUNE_SERVE_MODEL_NAMES"] = ",".join(names)
-        server = start_server_process(ref, env=env,
-                                     extra_args=["--max-length", str(self.o.max_length)])
-        if not self.o.keep_running:
-            self.stack.callback(server.stop)
-        self.memory.extra_pids.add(server.process.pid)
-        self.urls["model endpoint"] = server.url
-        self.say(f"model endpoint ready at {server.url} (serving {ref})")
-        return server.url
+        def start(ref: str, names: list[str] | None):
+            env = {"SEARCHTUNE_STORE": self.store}
+            if names:
+                env["SEARCHTUNE_SERVE_MODEL_NAMES"] = ",".join(names)
+            return start_server_process(ref, env=env, extra_args=["--max-length", str(self.o.max_length)])
+
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            futures = [pool.submit(start, ref, names) for ref, names in models]
+        urls, failure = [], None
+        for (ref, _), future in zip(models, futures):
+            try:
+                server = future.result()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the others are looked after
+                failure = failure or exc
+                continue
+            if not self.o.keep_running:
+                self.stack.callback(server.stop)
+            self.memory.extra_pids.add(server.process.pid)
+            self.urls["model endpoint"] = server.url
+            self.say(f"model endpoint ready at {server.url} (serving {ref})")
+            urls.append(server.url)
+        if failure is not None:
+            raise failure
+        return urls
 
     def gateway(self, es_url: str, endpoint: str, fusion_weight: float | None, hybrid: dict | None = None) -> str:
         from searchtune.gateway.process import start_gateway_process
@@ -287,14 +311,15 @@ class Quickstart:
             if self.o.task == "embed":  # an embedder: BM25, zero-shot or tuned hybrid, whichever validates best
                 with self.clock.stage("choose stack"):
                     choice = self.choose(client, split, index, model_dir, record)
+                _record_validation(record, choice)
                 endpoint, hybrid, fusion_weight = self.deploy_chosen(client, index, model_dir, record, choice)
             else:  # zero-shot hybrid, then the distilled cross-encoder on its top 30 (quickstart/rerank.py)
                 from searchtune.models import default_base_model
                 from searchtune.quickstart.rerank import hybrid_rerank_pipeline
 
                 with self.clock.stage("register + serve"):
-                    endpoint = self.serve(self.publish(model_dir, record))
-                    embed_endpoint = self.serve(default_base_model())
+                    endpoint, embed_endpoint = self.serve_together([(self.publish(model_dir, record), None),
+                                                                    (default_base_model(), None)])
                     self.urls |= {"model endpoint": endpoint, "embedding endpoint": embed_endpoint}
                 hybrid = hybrid_rerank_pipeline(embed_endpoint, f"{endpoint}{DASHSCOPE_RERANK_PATH}",
                                                 self.o.model_name, record)
@@ -374,6 +399,20 @@ def _system_label(model_name: str, choice, weight: float | None) -> str:
     what = {"tuned hybrid": f"{model_name} hybrid", "zero-shot hybrid": "zero-shot hybrid (base model)"}
     name = what.get(choice.winner, "BM25 (plain pipeline)")
     return f"{name} via gateway" + (f" (w={weight:.2f})" if weight is not None else "")
+
+
+def _record_validation(record: dict, choice) -> None:
+    """The tuned model's figures from the stack choice, as its dev figures (the registry stores them with the
+    version) when training did not score dev itself (an embedder in the quickstart: see quickstart/training.py)."""
+    from searchtune.train.choose import TUNED
+
+    dev = record.setdefault("dev", {})
+    tuned = choice.selection.candidates.get(TUNED)
+    if tuned is None or (dev.get("final") or {}).get("dev_ndcg@10") is not None:
+        return
+    dev["final"] = {"dev_hybrid_ndcg@10": float(tuned.mean), **{f"dev_hybrid_{k}": float(v)
+                                                               for k, v in tuned.params.items()}}
+    dev["scored_by"] = f"stack choice ({choice.selection.mode}, {choice.selection.queries} queries)"
 
 
 def _curve(record: dict) -> list[tuple[float, float]]:

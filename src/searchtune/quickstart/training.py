@@ -3,6 +3,12 @@
 How much is trained comes from the data size (train/schedule.py), so the same data and command give the same
 model on an idle and on a busy machine; the budget only stops a run that would overrun it, and then the report
 says so in its first lines.
+
+An embedder is not scored on dev while it trains: the stack choice that follows (train/choose.py) validates the
+trained model on the same dev carve the way it is deployed (exact kNN over the corpus fused with BM25), so scoring
+it during training as well (reranking BM25's top 100 at every epoch end) was a second, less faithful measurement.
+On SciFact those two evaluations cost 100 s and 140 s of the quickstart's 25 minutes, and picked the last epoch
+anyway; the last step is kept. ``--train-option evaluate_dev=true`` brings them back.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     overrides: dict = {"dev_split": "dev", "max_length": o.max_length, "seed": o.seed}
     if o.task == "embed":  # see QuickstartOptions.embed_loss ('auto': train/memory.py decides from TRAIN_MEMORY_GIB)
         overrides |= {"loss": o.embed_loss, "mini_batch_size": o.embed_mini_batch_size,
-                      "memory_budget_gib": TRAIN_MEMORY_GIB}
+                      "memory_budget_gib": TRAIN_MEMORY_GIB, "evaluate_dev": False}
     overrides |= o.train_overrides
     config = load_config(o.task, None, overrides)
     from searchtune.search.retrieval import parse_fields

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 class TimeBudgetCallback(TrainerCallback):
     """Ends training after ``seconds`` of wall time, with one last evaluation so the final state is scored, unless
     the last evaluation is fewer than ``min_new_steps`` steps old (a dev evaluation can cost minutes on a CPU, and
-    scoring a nearly identical model again buys nothing)."""
+    scoring a nearly identical model again buys nothing) or the run evaluates nothing (``evaluate_dev`` false: the
+    trainer has nothing to evaluate with)."""
 
     def __init__(self, seconds: float, min_new_steps: int = 5):
         self.seconds = seconds
@@ -25,15 +26,22 @@ class TimeBudgetCallback(TrainerCallback):
         self.started: float | None = None
         self.stopped_early = False
         self.last_eval_step = 0
+        self.last_save_step = -1
 
     def on_evaluate(self, args, state, control, **kwargs):
         self.last_eval_step = state.global_step
 
+    def on_save(self, args, state, control, **kwargs):
+        self.last_save_step = state.global_step
+
     def on_epoch_end(self, args, state, control, **kwargs):
         """A cut ends the epoch early, and an epoch-end evaluation would score the step just scored again (on
-        SciFact's dev set that repeated pass cost 1.6 minutes)."""
+        SciFact's dev set that repeated pass cost 1.6 minutes), and an epoch-end save would write the checkpoint
+        just written again."""
         if self.stopped_early and self.last_eval_step == state.global_step:
             control.should_evaluate = False
+        if self.stopped_early and self.last_save_step == state.global_step:
+            control.should_save = False
         return control
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -46,7 +54,8 @@ class TimeBudgetCallback(TrainerCallback):
             log.info("time budget of %.0fs reached at step %d: stopping", self.seconds, state.global_step)
             self.stopped_early = True
             control.should_training_stop = True
-            if state.global_step - self.last_eval_step >= self.min_new_steps:
+            evaluates = getattr(args, "eval_strategy", "no") != "no"  # a str enum
+            if evaluates and state.global_step - self.last_eval_step >= self.min_new_steps:
                 control.should_evaluate = True
                 control.should_save = True
         return control

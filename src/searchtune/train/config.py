@@ -55,6 +55,9 @@ class TrainConfig(BaseModel):
     dev_fraction: float = Field(0.1, ge=0, lt=1)
     dev_max_queries: int | None = Field(None, ge=1)
     dev_top_k: int = Field(100, ge=1)
+    evaluate_dev: bool = Field(True, description="score the dev split during training and keep the best "
+                               "checkpoint; false still holds the dev split out (training.json names it) "
+                               "and keeps the last step, for callers that validate afterwards")
     mining_top_k: int = Field(30, ge=1)
     fields: str = "title,text"
     precision: Literal["auto", "fp32", "bf16"] = "auto"

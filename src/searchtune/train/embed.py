@@ -67,8 +67,9 @@ def train_embedder(config: TrainConfig, triplets: Sequence[Triplet], output: str
     texts = PretokenizedTexts(model, [t for column in train_ds.column_names for t in train_ds[column]])
     bf16 = use_bf16(config.precision)
     work_dir = local_work_dir(output)
-    evaluator = DevRerankEvaluator(dev, kind="embedding", top_k=config.dev_top_k, bf16=bf16,
-                                   primary_metric=config.select_metric) if dev and len(dev) else None
+    scored_dev = dev if dev and len(dev) and config.evaluate_dev else None
+    evaluator = DevRerankEvaluator(scored_dev, kind="embedding", top_k=config.dev_top_k, bf16=bf16,
+                                   primary_metric=config.select_metric) if scored_dev else None
     args = training_arguments(SentenceTransformerTrainingArguments, config, work_dir, evaluator is not None, bf16,
                               batch_sampler=BatchSamplers.NO_DUPLICATES)
     cbs = list(callbacks or [])

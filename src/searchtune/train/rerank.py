@@ -105,8 +105,9 @@ def fit_cross_encoder(config: TrainConfig, train_ds, output: str, *, plan: dict[
     model, base = new_cross_encoder(config)
     bf16 = use_bf16(config.precision)
     work_dir = local_work_dir(output)
-    evaluator = DevRerankEvaluator(dev, kind="cross-encoder", top_k=config.dev_top_k, bf16=bf16,
-                                   primary_metric=config.select_metric) if dev and len(dev) else None
+    scored_dev = dev if dev and len(dev) and config.evaluate_dev else None
+    evaluator = DevRerankEvaluator(scored_dev, kind="cross-encoder", top_k=config.dev_top_k, bf16=bf16,
+                                   primary_metric=config.select_metric) if scored_dev else None
     args = training_arguments(CrossEncoderTrainingArguments, config, work_dir, evaluator is not None, bf16)
     cbs = list(callbacks or [])
     if evaluator is not None and config.early_stopping_patience:
