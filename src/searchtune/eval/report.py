@@ -106,7 +106,7 @@ def _charts(data: ReportInput, out_dir: Path) -> dict[str, Path]:
         ax.hist(data.latencies_ms, bins=30, color="#264653")
         ax.set_xlabel("search latency through the gateway (ms)")
         ax.set_ylabel("requests")
-        ax.set_title("Reranked search latency")
+        ax.set_title("Search latency through the gateway pipeline")
         charts["latency"] = _save(fig, out_dir / "latency.png")
     return charts
 
@@ -141,7 +141,7 @@ def _markdown(data: ReportInput, summary: dict) -> str:
                   *[f"- {line}" for line in data.deployment], ""]
     lat = summary["latency_ms"]
     if lat["count"]:
-        lines += [f"Reranked search latency through the gateway over {lat['count']} queries: p50 {lat['p50']:.1f} ms, "
+        lines += [f"Search latency through the gateway pipeline over {lat['count']} queries: p50 {lat['p50']:.1f} ms, "
                   f"p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms.", ""]
     if data.training_info:
         lines += ["## Training", "", "```json", json.dumps(data.training_info, indent=2), "```", ""]
