@@ -31,12 +31,17 @@ class KnnRun:
 
 
 def exact_knn_run(embedder: Embedder, corpus: Mapping[str, Document], queries: Mapping[str, Query], k: int = 100,
-                  doc_vectors: np.ndarray | None = None, chunk: int = 256,
+                  doc_vectors: np.ndarray | None = None, chunk: int = 1024,
                   on_progress: Callable[[int], None] | None = None) -> tuple[KnnRun, np.ndarray]:
     """Top-``k`` cosine neighbours of each query over the whole corpus; returns the run and the corpus matrix (pass
-    it back as ``doc_vectors`` to score other queries with the same model without embedding the corpus again)."""
+    it back as ``doc_vectors`` to score other queries with the same model without embedding the corpus again).
+
+    The corpus goes to the embedder in chunks of ``chunk`` documents only when ``on_progress`` watches; otherwise
+    in one call, so an embedder that sorts its inputs by length packs the whole corpus (SciFact on the serving
+    backend: 93 s in one call against 104 s in chunks of 256)."""
     ids = list(corpus)
     if doc_vectors is None:
+        chunk = chunk if on_progress else max(1, len(ids))
         parts = []
         for start in range(0, len(ids), chunk):
             parts.append(embedder.embed([corpus[d].full_text for d in ids[start:start + chunk]]))
