@@ -16,7 +16,7 @@ from searchtune.models import resolve_model
 from searchtune.train.config import TrainConfig
 from searchtune.train.data import DevSet, Triplet, embed_dataset
 from searchtune.train.batching import PretokenizedTexts, grouped_trainer_class, row_lengths
-from searchtune.train.evaluator import DevRerankEvaluator
+from searchtune.train.evaluator import dev_evaluator
 from searchtune.train.figures import RunFigures
 from searchtune.train.memory import plan_embed_loss
 from searchtune.train.runner import (TrainOutcome, local_work_dir, run_trainer, training_arguments, use_bf16,
@@ -67,9 +67,7 @@ def train_embedder(config: TrainConfig, triplets: Sequence[Triplet], output: str
     texts = PretokenizedTexts(model, [t for column in train_ds.column_names for t in train_ds[column]])
     bf16 = use_bf16(config.precision)
     work_dir = local_work_dir(output)
-    scored_dev = dev if dev and len(dev) and config.evaluate_dev else None
-    evaluator = DevRerankEvaluator(scored_dev, kind="embedding", top_k=config.dev_top_k, bf16=bf16,
-                                   primary_metric=config.select_metric) if scored_dev else None
+    evaluator = dev_evaluator(dev, "embedding", config, bf16)
     args = training_arguments(SentenceTransformerTrainingArguments, config, work_dir, evaluator is not None, bf16,
                               batch_sampler=BatchSamplers.NO_DUPLICATES)
     cbs = list(callbacks or [])

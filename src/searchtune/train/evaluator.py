@@ -15,6 +15,7 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 from searchtune.eval.metrics import evaluate
 from searchtune.eval.rerank import rerank_run, tune_fusion_weight
 from searchtune.scoring import scorer_for_model
+from searchtune.train.config import TrainConfig
 from searchtune.train.data import DevSet
 
 log = logging.getLogger(__name__)
@@ -49,3 +50,11 @@ class DevRerankEvaluator(BaseEvaluator):
         metrics = self.prefix_name_to_metrics(metrics, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
+
+
+def dev_evaluator(dev: DevSet | None, kind: str, config: TrainConfig, bf16: bool) -> DevRerankEvaluator | None:
+    """The evaluator a trainer scores dev with, or None when there is nothing to score: no dev queries, or
+    ``config.evaluate_dev`` false (the caller validates afterwards; the dev split stays held out all the same)."""
+    if not (dev and len(dev) and config.evaluate_dev):
+        return None
+    return DevRerankEvaluator(dev, kind=kind, top_k=config.dev_top_k, bf16=bf16, primary_metric=config.select_metric)

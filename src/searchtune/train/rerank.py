@@ -17,7 +17,7 @@ from searchtune.models import resolve_model
 from searchtune.scoring import fp32_head
 from searchtune.train.config import TrainConfig
 from searchtune.train.data import DevSet, Triplet, listwise_dataset, pointwise_dataset
-from searchtune.train.evaluator import DevRerankEvaluator
+from searchtune.train.evaluator import dev_evaluator
 from searchtune.train.figures import RunFigures
 from searchtune.train.runner import (TrainOutcome, local_work_dir, run_trainer, training_arguments, use_bf16,
                                      world_size)
@@ -105,9 +105,7 @@ def fit_cross_encoder(config: TrainConfig, train_ds, output: str, *, plan: dict[
     model, base = new_cross_encoder(config)
     bf16 = use_bf16(config.precision)
     work_dir = local_work_dir(output)
-    scored_dev = dev if dev and len(dev) and config.evaluate_dev else None
-    evaluator = DevRerankEvaluator(scored_dev, kind="cross-encoder", top_k=config.dev_top_k, bf16=bf16,
-                                   primary_metric=config.select_metric) if scored_dev else None
+    evaluator = dev_evaluator(dev, "cross-encoder", config, bf16)
     args = training_arguments(CrossEncoderTrainingArguments, config, work_dir, evaluator is not None, bf16)
     cbs = list(callbacks or [])
     if evaluator is not None and config.early_stopping_patience:
