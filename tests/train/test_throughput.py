@@ -88,6 +88,19 @@ def test_memory_estimate_picks_the_loss(model) -> None:
     assert with_dropout.plain_mnrl_gib > roomy.plain_mnrl_gib  # attention matrices are kept
 
 
+def test_quickstart_memory_budget_trains_scifact_defaults_with_plain_mnrl(model) -> None:
+    """The quickstart's budget was raised from a measured run (plain MNRL peaked at 5.70 GiB with Elasticsearch):
+    at the embed defaults and 256 tokens it must pick plain MNRL, and fall back to cached MNRL at 512."""
+    from searchtune.quickstart.training import TRAIN_MEMORY_GIB
+
+    defaults = load_config("embed")
+    common = dict(requested="auto", batch_size=defaults.batch_size, mini_batch_size=16,
+                  num_negatives=defaults.num_negatives, attention_dropout=defaults.attention_dropout,
+                  budget_gib=TRAIN_MEMORY_GIB)
+    assert plan_embed_loss(model, max_length=256, **common).loss == "mnrl"
+    assert plan_embed_loss(model, max_length=512, **common).loss == "cached-mnrl"
+
+
 def test_attention_dropout_and_flops(base_model_path: str) -> None:
     from sentence_transformers import SentenceTransformer
 

@@ -36,7 +36,7 @@ class QuickstartOptions:
     seed: int = 42
     #: Embedder loss: 'auto' picks plain MNRL when its memory estimate fits the quickstart's training memory budget
     #: (quickstart/training.py TRAIN_MEMORY_GIB) and cached MNRL (same loss and gradients, in mini-batches) when it
-    #: does not (train/memory.py); MNRL at 32 x 256 tokens once peaked at 8.3 GB RSS on the reference machine.
+    #: does not (train/memory.py); MNRL at 32 x 256 tokens peaks at 3.7 GB RSS (8.3 GB with attention dropout on).
     embed_loss: str = "auto"
     embed_mini_batch_size: int = 16
     #: How the deployed stack is chosen (eval/selection.py): 'auto' = k-fold CV over every judged training query
