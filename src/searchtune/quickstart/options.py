@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: The run's time cap, not a target: SciFact's planned training takes about 12.5 minutes on 2 idle cores and several
-#: times that beside other CPU-bound jobs; a 20-minute default cut the idle run at step 49 of 52 (docs/quickstart.md).
+#: The run's time cap, not a target: SciFact's planned training takes 5.5-13 minutes on 2 idle cores (plain MNRL on an
+#: AMD EPYC; cached MNRL on an Intel AMX machine) and several times that beside other CPU-bound jobs; a 20-minute
+#: default once cut an idle run at step 49 of 52 (docs/quickstart.md).
 DEFAULT_BUDGET_MINUTES = 90.0
 
 
