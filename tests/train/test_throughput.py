@@ -89,7 +89,7 @@ def test_memory_estimate_picks_the_loss(model) -> None:
 
 
 def test_quickstart_memory_budget_trains_scifact_defaults_with_plain_mnrl(model) -> None:
-    """The quickstart's budget was raised from a measured run (plain MNRL peaked at 5.70 GiB with Elasticsearch):
+    """The quickstart's budget was raised from a measured run (plain MNRL peaked at 5.45 GiB with Elasticsearch):
     at the embed defaults and 256 tokens it must pick plain MNRL, and fall back to cached MNRL at 512."""
     from searchtune.quickstart.training import TRAIN_MEMORY_GIB
 

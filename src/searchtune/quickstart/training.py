@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 TRAIN_SHARE = 0.6
 #: Memory the training stage may plan for, within the whole run's 6 GiB target (Elasticsearch included). Measured
 #: on SciFact (docs/quickstart.md): with plain MNRL (estimate 4.1 GiB at 32 x 256 tokens, 3.7 GiB resident) the run
-#: peaked at 5.70 GiB, after training, when the stack choice's embedders joined the trainer's freed-but-kept heap; so
-#: plain MNRL fits, and it trains SciFact in 338 s instead of cached MNRL's 442 s (a third less compute). Larger
-#: batches or ``max_length`` raise the estimate past this budget and fall back to cached MNRL.
+#: peaks at 5.45 GiB, while training, once the trainer's freed heap is handed back afterwards (runner.py; without
+#: that, 5.70-6.80 GiB when the later stages started on top of it). So plain MNRL fits, and it trains SciFact in
+#: 333 s instead of cached MNRL's 442 s (a third less compute). Larger batches or ``max_length`` raise the estimate
+#: past this budget and fall back to cached MNRL.
 TRAIN_MEMORY_GIB = 4.2
 
 
