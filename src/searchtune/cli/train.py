@@ -133,6 +133,9 @@ def _run(task: str, *, loss: str | None, triplets: Path | None, dataset: Path | 
                     f"vs BM25 {hybrid['dev_bm25_ndcg@10']:.4f}")
     out.print(summary)
     if task == "embed" and ds is not None and validation != "off":
+        from searchtune.train.memory import return_freed_memory
+
+        return_freed_memory("training")  # the stack choice embeds the corpus twice in this process
         _choose(ds, record, output, cfg, split, index, es_url, validation)
 
 

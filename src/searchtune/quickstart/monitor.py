@@ -24,29 +24,6 @@ def process_memory(proc: psutil.Process) -> int:
         return int(proc.memory_info().rss)
 
 
-def return_freed_memory() -> int:
-    """Collect garbage and hand the heap pages it freed back to the OS; returns the bytes this process's RSS shrank.
-
-    Why: the quickstart trains in its own process, and glibc keeps a finished trainer's freed tensors (gigabytes of
-    activations, the optimizer state) in its arenas. The stages after it then start on top of that heap: measured on
-    SciFact with plain MNRL, the run's used memory stood at 5.95 GiB in the stack choice and reached 6.67 GiB when the
-    model server started, against 5.2 GiB while training. ``malloc_trim`` is glibc's; elsewhere only the collection
-    runs."""
-    import ctypes
-    import ctypes.util
-    import gc
-
-    before = psutil.Process().memory_info().rss
-    gc.collect()
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        try:
-            ctypes.CDLL(libc_name).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
-    return max(0, before - psutil.Process().memory_info().rss)
-
-
 class PeakMemory:
     """Samples the summed memory (:func:`process_memory`) of this process tree plus extra pids (e.g. the search
     node) in a daemon thread."""

@@ -142,6 +142,7 @@ class Quickstart:
 
     def train(self, client, split: Dataset, index: str, triplets_path: Path) -> tuple[Path, dict]:
         from searchtune.quickstart.training import train_within_budget
+        from searchtune.train.memory import return_freed_memory
 
         output = self.o.workdir / "model"
         if self.o.task == "rerank":  # distilled from zero-shot hybrid: the only cross-encoder recipe that works here
@@ -150,7 +151,7 @@ class Quickstart:
             record = train_distilled(self.o, client, split, index, output, self.say)
         else:
             record = train_within_budget(self.o, client, split, index, triplets_path, output)
-        self._return_freed_memory("training")
+        return_freed_memory("training")
         final = (record.get("dev") or {}).get("final") or {}
         schedule = record.get("schedule") or {}
         scored = (f"dev NDCG@10 {final['dev_ndcg@10']:.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}"
@@ -184,8 +185,6 @@ class Quickstart:
                     return None, plain_pipeline(), None
                 from searchtune.models import default_base_model
 
-                choice.close(keep=choice.embedder())  # the losers' networks, before a server process starts
-                self._return_freed_memory("the stack choice")
                 served = ref if choice.winner == TUNED else default_base_model()
                 model_id = ref if choice.winner == TUNED else "all-MiniLM-L6-v2"
                 # the pipeline sends model_id with every query: the server must answer to it (a bundled folder's
@@ -201,12 +200,6 @@ class Quickstart:
             return endpoint, hybrid_pipeline(model_id, endpoint, choice.weight), choice.weight
         finally:
             choice.close()
-
-    def _return_freed_memory(self, after: str) -> None:
-        from searchtune.quickstart.monitor import return_freed_memory
-
-        released = return_freed_memory()
-        log.info("returned %.2f GiB of freed memory to the OS after %s", released / 2**30, after)
 
     def publish(self, model_dir: Path, record: dict, promote: bool = True) -> str:
         from searchtune.registry.registry import ModelRegistry

@@ -53,6 +53,33 @@ def physical_memory_gib() -> float:
         return 8.0
 
 
+def return_freed_memory(after: str) -> int:
+    """Collect garbage and hand the heap pages it freed back to the OS; returns the bytes this process's RSS shrank.
+
+    Call it in a process that goes on working after a training run has returned (the quickstart, ``train embed``'s
+    stack choice): glibc keeps a finished trainer's freed tensors (gigabytes of activations and optimizer state) in
+    its arenas, and the next stages then start on top of that heap. Measured in the quickstart on SciFact with plain
+    MNRL: 2.38 GiB returned; without it the run's used memory reached 6.67 GiB when the model server started,
+    against 5.2 GiB while training. ``malloc_trim`` is glibc's; elsewhere only the collection runs."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    import psutil
+
+    before = psutil.Process().memory_info().rss
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        try:
+            ctypes.CDLL(libc_name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+    released = max(0, before - psutil.Process().memory_info().rss)
+    log.info("returned %.2f GiB of freed memory to the OS after %s", released / 2**30, after)
+    return released
+
+
 def estimate_peak_gib(*, parameters: int, layers: int, hidden: int, rows_in_flight: int, passages_per_row: int,
                       max_length: int, fused_attention: bool) -> float:
     tokens = rows_in_flight * (min(QUERY_TOKENS, max_length) + passages_per_row * max_length)
