@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from searchtune.cli.main import app
+from searchtune.quickstart.rerank import MIN_DEV_GAIN
 
 runner = CliRunner()
 INDEX = "t-qs-scifact"
@@ -87,6 +88,11 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
     assert summary["peak_memory_gib"] > 0.1
     assert set(summary["stage_seconds"]) >= {"index", "train", "choose stack", "evaluate through gateway", "report"}
     md = (report / "report.md").read_text()
+    # --task auto (the default): both models fit the 4-minute cap's estimate, so a cross-encoder is distilled from
+    # the hybrid stack just deployed and goes behind it only if it beats it on the same dev queries
+    assert deployment["task"] == "both" and "within the 4 min cap" in deployment["task_reason"]
+    assert deployment["task_reason"] in md
+    _assert_reranker_follows_its_verdict(workdir, winner, deployment, list(systems)[1], md, summary)
     assert "## Example queries" in md and "## Reproduce" in md
     assert f"deployed stack: {winner}" in md and f"deployed stack: {winner}" in first_run.output
     if winner != "BM25":   # the deployed hybrid really ran: the endpoint answered the pipeline's model_id
@@ -100,6 +106,25 @@ def test_quickstart_writes_every_artifact(first_run, workdir: Path, es) -> None:
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())
     assert "prod" not in index.get("aliases", {})
     _assert_index_follows(es, winner, "custom-rerank-v1@1")
+
+
+def _assert_reranker_follows_its_verdict(workdir: Path, winner: str, deployment: dict, label: str, md: str,
+                                         summary: dict) -> None:
+    """``--task both``: the cross-encoder learnt from the deployed stack (its weight), and what was deployed,
+    promoted and reported is what its dev verdict said."""
+    if winner == "BM25":
+        assert "cross-encoder not trained" in md and "cross_encoder" not in deployment
+        return
+    ce = deployment["cross_encoder"]
+    training = json.loads((workdir / "reranker" / "training.json").read_text())
+    assert training["data"]["recipe"] == "distill" and training["global_step"] == 4
+    assert training["data"]["distill"]["teacher"]["weight"] == pytest.approx(deployment["deployed_weight"])
+    assert ce["deployed"] == (ce["dev"]["dev_fused_ndcg@10"] - ce["teacher"]["dev_ndcg@10"] >= MIN_DEV_GAIN)
+    assert ("+ cross-encoder" in label) == ce["deployed"]
+    assert ("cross-encoder deployed behind hybrid" in md) == ce["deployed"]
+    assert "train cross-encoder" in summary["stage_seconds"]
+    index = json.loads((workdir / "store" / "models" / "custom-rerank-v1-reranker" / "index.json").read_text())
+    assert (index.get("aliases", {}).get("prod") == 1) == ce["deployed"]
 
 
 def _assert_index_follows(es, winner: str, tuned_id: str) -> None:
@@ -146,6 +171,9 @@ def test_second_run_reuses_the_index(first_run, workdir: Path, es_url: str, subs
     summary = json.loads((workdir / "report" / "report.json").read_text())
     deployment = summary["deployment"]   # the dev carve (4 queries) decides, the tuned model among the candidates
     assert deployment["mode"] == "dev" and deployment["queries"] == 4
+    # a 2-minute cap is below the estimate of both models: --task auto trains the embedder only, and says why
+    assert deployment["task"] == "embed" and "over the 2 min cap" in deployment["task_reason"]
+    assert "cross_encoder" not in deployment
     assert set(deployment["candidates"]) == {"BM25", "zero-shot hybrid", "tuned hybrid"}
     winner = deployment["winner"]
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1" / "index.json").read_text())

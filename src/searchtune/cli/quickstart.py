@@ -43,7 +43,12 @@ def quickstart_command(
                                                help="Use this cluster instead of starting the local node.")] = None,
     index: Annotated[str | None, typer.Option(help="Index name (default: the dataset's name).")] = None,
     reindex: Annotated[bool, typer.Option("--reindex", help="Rebuild the index even if it is complete.")] = False,
-    task: Annotated[str, typer.Option(help="embed (default: wins on small data, see docs/training.md) or rerank.")] = "embed",
+    task: Annotated[str, typer.Option(help="What to train and deploy. auto (default): the embedder, then a "
+                                      "cross-encoder distilled from the hybrid stack it deploys when the estimate of "
+                                      "both fits --budget-minutes (docs/quickstart.md); the cross-encoder goes behind "
+                                      "that stack only if it beats it on dev. embed: the embedder only (hybrid, "
+                                      "about 10 min on SciFact). both: the two, whatever the estimate. rerank: a "
+                                      "cross-encoder behind the zero-shot hybrid.")] = "auto",
     max_train_queries: Annotated[int | None, typer.Option(help="Train on at most N judged queries (quick runs).")] = None,
     max_test_queries: Annotated[int | None, typer.Option(help="Evaluate at most N test queries (quick runs).")] = None,
     rerank_top_k: Annotated[int, typer.Option(help="BM25 hits the gateway sends to the model per search.")] = 100,
@@ -53,7 +58,9 @@ def quickstart_command(
                                             "few, see docs/choosing.md; else the dev carve), kfold or dev.")]
     = "auto",
     train_option: Annotated[list[str] | None, typer.Option("--train-option", help="Training config override "
-                                                            "KEY=VALUE (repeatable), e.g. max_steps=20.")] = None,
+                                                            "KEY=VALUE (repeatable), e.g. max_steps=20; under --task "
+                                                            "both the cross-encoder takes only max_steps, seed, "
+                                                            "precision, threads from it.")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Registry/dataset store (fsspec URI). Default: "
                                               "WORKDIR/store, never $SEARCHTUNE_STORE, so your own registry is "
                                               "left alone.")] = None,
@@ -68,6 +75,8 @@ def quickstart_command(
     from searchtune.quickstart.options import QuickstartOptions
     from searchtune.quickstart.runner import Quickstart
 
+    if task not in ("auto", "embed", "rerank", "both"):
+        fail(f"--task must be auto, embed, rerank or both, got '{task}'")
     if validation not in ("auto", "kfold", "dev"):
         fail(f"--validation must be auto, kfold or dev, got '{validation}'")
     dataset = dataset or _default_dataset()

@@ -22,7 +22,9 @@ class QuickstartOptions:
     keep_running: bool = False
     model_name: str = "custom-rerank-v1"
     pipeline: str = "bailian-rerank"
-    task: str = "embed"
+    #: 'auto' (both models when the cap allows, quickstart/plan.py), 'embed', 'rerank' or 'both'; the runner
+    #: replaces 'auto' with what it decided before training.
+    task: str = "auto"
     fields: str = "title,text"
     test_split: str = "test"
     train_split: str = "train"
@@ -50,6 +52,11 @@ class QuickstartOptions:
     #: Registry/dataset store (fsspec URI). None: the work folder's own, even when the user has SEARCHTUNE_STORE
     #: set, so a quickstart never registers or promotes models in the user's registry unless told to (--store).
     store_uri: str | None = None
+
+    @property
+    def trains_embedder(self) -> bool:
+        """The embedder is trained and chosen first ('embed', and 'both' before its cross-encoder)."""
+        return self.task in ("embed", "both")
 
     @property
     def store(self) -> str:

@@ -65,6 +65,9 @@ class Quickstart:
         self.stack = ExitStack()
         self.urls: dict[str, str] = {}
         self.bm25_weight: float | None = None  # the pipeline's, from training's tuned fusion weight
+        self.served_embedder: str | None = None  # what the deployed hybrid's server serves (a ref or a path)
+        self.reranker_record: dict | None = None  # --task both: the cross-encoder's training record
+        self.reranker_deployed = False
         self.o.workdir.mkdir(parents=True, exist_ok=True)
         self.store = self.o.store  # the work folder's own unless --store: never the user's SEARCHTUNE_STORE
         self.admin_key = secrets.token_urlsafe(24)  # this run's gateway admin key, for its pipeline PUT only
@@ -156,7 +159,7 @@ class Quickstart:
         schedule = record.get("schedule") or {}
         scored = (f"dev NDCG@10 {final['dev_ndcg@10']:.4f}, fused {final.get('dev_fused_ndcg@10', float('nan')):.4f}"
                   if "dev_ndcg@10" in final else "validated on dev in the stack choice")
-        self.say(f"trained {self.o.task} model in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
+        self.say(f"trained the {'embedder' if self.o.trains_embedder else 'cross-encoder'} in {record.get('train_seconds', 0):.0f}s, {schedule.get('steps_done')} "
                  f"of {schedule.get('planned_steps')} planned steps; {scored}")
         if budget_cut_note(record):
             log.warning("%s", budget_cut_note(record))
@@ -186,6 +189,7 @@ class Quickstart:
                 from searchtune.models import default_base_model
 
                 served = ref if choice.winner == TUNED else default_base_model()
+                self.served_embedder = served
                 model_id = ref if choice.winner == TUNED else "all-MiniLM-L6-v2"
                 # the pipeline sends model_id with every query: the server must answer to it (a bundled folder's
                 # own name is "model"; unanswered, every search fell back to BM25 order with a 404)
@@ -201,20 +205,82 @@ class Quickstart:
         finally:
             choice.close()
 
-    def publish(self, model_dir: Path, record: dict, promote: bool = True) -> str:
+    def plan_task(self, split: Dataset, dataset: Dataset):
+        """Resolve ``--task auto`` from the data sizes and the cap (quickstart/plan.py); says and returns why."""
+        from searchtune.quickstart.plan import plan_task
+        from searchtune.quickstart.rerank import RERANK_WINDOW
+
+        plan = plan_task(self.o.task, self.o.budget_minutes, train_queries=len(split.split_queries("train")),
+                         dev_queries=len(split.split_queries("dev")),
+                         test_queries=len(dataset.split_queries(self.o.test_split)), corpus_docs=len(dataset.corpus),
+                         window=RERANK_WINDOW, max_steps=self.o.train_overrides.get("max_steps"))
+        self.o.task = plan.task
+        self.say(plan.reason)
+        return plan
+
+    def _plan_info(self, plan) -> dict:
+        info: dict = {"task": plan.task, "task_reason": plan.reason}
+        if plan.embed_s:
+            info["estimated_minutes"] = {"embedder": round(plan.embed_s / 60, 1),
+                                         "cross_encoder": round(plan.reranker_s / 60, 1)}
+        if self.reranker_record is not None:
+            final = (self.reranker_record.get("dev") or {}).get("final") or {}
+            info["cross_encoder"] = {"deployed": self.reranker_deployed, "dev": final,
+                                     "teacher": self.reranker_record["data"]["distill"]["teacher"],
+                                     "schedule": self.reranker_record.get("schedule"),
+                                     "train_seconds": self.reranker_record.get("train_seconds")}
+        return info
+
+    def add_reranker(self, client, split: Dataset, index: str, choice, hybrid: dict | None) -> tuple[dict | None, list[str]]:
+        """``--task both``: distil a cross-encoder from the hybrid stack just deployed (its embedder and weight are
+        the teacher), register it, and put it behind that stack only when it beats it on the dev queries."""
+        from searchtune.quickstart.rerank import reranker_verdict, train_distilled, with_reranker
+        from searchtune.train.choose import BM25
+        from searchtune.train.memory import return_freed_memory
+
+        if choice.winner == BM25 or hybrid is None or self.served_embedder is None:
+            line = "cross-encoder not trained: BM25 alone won the validation, and it is distilled from a hybrid ranker"
+            self.say(line)
+            return hybrid, [line]
+        output = self.o.workdir / "reranker"
+        with self.clock.stage("train cross-encoder"):
+            record = train_distilled(self.o, client, split, index, output, self.say,
+                                     embedder_spec=self.served_embedder, weight=choice.weight, store=self.store)
+            return_freed_memory("training the cross-encoder")
+        self.reranker_record = record
+        wins, verdict = reranker_verdict(record)
+        schedule = record.get("schedule") or {}
+        lines = [verdict, f"cross-encoder distilled from {choice.winner}: {schedule.get('steps_done')} of "
+                          f"{schedule.get('planned_steps')} planned steps in {record.get('train_seconds', 0):.0f}s"]
+        if budget_cut_note(record):
+            lines.append(f"cross-encoder: {budget_cut_note(record)}")
+        for line in lines:
+            self.say(line)
+        name = f"{self.o.model_name}-reranker"
+        with self.clock.stage("register + serve cross-encoder"):
+            ref = self.publish(output, record, promote=wins, name=name)
+            if not wins:
+                return hybrid, lines
+            endpoint = self.serve(ref, names=[name])
+            self.urls["reranker endpoint"] = endpoint
+        self.reranker_deployed = True
+        return with_reranker(hybrid, f"{endpoint}{DASHSCOPE_RERANK_PATH}", name, record), lines
+
+    def publish(self, model_dir: Path, record: dict, promote: bool = True, name: str | None = None) -> str:
         from searchtune.registry.registry import ModelRegistry
 
+        name = name or self.o.model_name
         registry = ModelRegistry(self.store)
         final = (record.get("dev") or {}).get("final") or {}
-        version = registry.register(self.o.model_name, str(model_dir),
+        version = registry.register(name, str(model_dir),
                                     metrics={k: float(v) for k, v in final.items() if isinstance(v, (int, float))},
                                     description="quickstart")
         if not promote:
-            self.say(f"registered {self.o.model_name} v{version}; not promoted to prod: another stack won the validation")
-            return f"{self.o.model_name}@{version}"
-        registry.promote(self.o.model_name, version, alias="prod")
-        ref = f"{self.o.model_name}@prod"
-        self.say(f"registered {self.o.model_name} v{version} and promoted it to prod")
+            self.say(f"registered {name} v{version}; not promoted to prod: another stack won the validation")
+            return f"{name}@{version}"
+        registry.promote(name, version, alias="prod")
+        ref = f"{name}@prod"
+        self.say(f"registered {name} v{version} and promoted it to prod")
         return ref
 
     def serve(self, ref: str, names: list[str] | None = None) -> str:
@@ -305,16 +371,19 @@ class Quickstart:
                 bm25_run, bm25_docs, bm25 = self.baseline(client, dataset, index)
             with self.clock.stage("data: validate, stage, split, mine"):
                 split, triplets_path, data_stats = self.prepare_data(client, dataset, index)
+            plan = self.plan_task(split, dataset)
             with self.clock.stage("train"):
                 model_dir, record = self.train(client, split, index, triplets_path)
             final = (record.get("dev") or {}).get("final") or {}
             fusion_weight = final.get("dev_fusion_weight")
-            choice = None
-            if self.o.task == "embed":  # an embedder: BM25, zero-shot or tuned hybrid, whichever validates best
+            choice, reranker_lines = None, []
+            if self.o.trains_embedder:  # an embedder: BM25, zero-shot or tuned hybrid, whichever validates best
                 with self.clock.stage("choose stack"):
                     choice = self.choose(client, split, index, model_dir, record)
                 _record_validation(record, choice)
                 endpoint, hybrid, fusion_weight = self.deploy_chosen(client, index, model_dir, record, choice)
+                if self.o.task == "both":  # then a cross-encoder behind that stack, if it beats it on dev
+                    hybrid, reranker_lines = self.add_reranker(client, split, index, choice, hybrid)
             else:  # zero-shot hybrid, then the distilled cross-encoder on its top 30 (quickstart/rerank.py)
                 from searchtune.models import default_base_model
                 from searchtune.quickstart.rerank import hybrid_rerank_pipeline
@@ -329,7 +398,7 @@ class Quickstart:
                 gateway_url = self.gateway(es_url, endpoint, fusion_weight, hybrid)
             with self.clock.stage("evaluate through gateway"):
                 tuned_run, latencies, tuned, fallbacks = self.evaluate_through_gateway(gateway_url, dataset, index)
-            label = _system_label(self.o.model_name, choice, fusion_weight)
+            label = _system_label(self.o.model_name, choice, fusion_weight, reranked=self.reranker_deployed)
             systems = {"BM25": bm25, label: tuned}
             with self.clock.stage("report"):
                 report_dir = self.o.workdir / "report"
@@ -342,7 +411,8 @@ class Quickstart:
                     warnings=[w for w in [budget_cut_note(record)] if w],
                     notes=[f"{fallbacks} of {len(latencies)} searches fell back to BM25 order" if fallbacks else
                            "no search fell back to BM25 order"],
-                    deployment=choice.lines() if choice else [], deployment_info=choice.to_dict() if choice else {})
+                    deployment=[plan.reason, *(choice.lines() if choice else []), *reranker_lines],
+                    deployment_info=(choice.to_dict() if choice else {}) | self._plan_info(plan))
                 write_report(inputs, report_dir)
             self.memory.sample()
             if self.o.keep_running:
@@ -366,7 +436,7 @@ class Quickstart:
                                       description="Neural rerank via the fine-tuned searchtune model")
 
     def _pipeline_example(self) -> dict:
-        if self.o.task == "embed":
+        if self.o.trains_embedder:
             from searchtune.quickstart.hybrid import hybrid_pipeline
 
             return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
@@ -381,9 +451,9 @@ class Quickstart:
             f"searchtune serve --model {self.o.model_name}@prod --port 8080",
             f"SEARCHTUNE_GATEWAY_ADMIN_KEY=$ADMIN_KEY searchtune gateway --es-url {es_url} --port 9201",
             f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
-            if self.o.task == "embed" else "# rerank pipeline: see docs/gateway.md",
+            if self.o.trains_embedder else "# rerank pipeline: see docs/gateway.md",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
-            f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.task == "embed" else
+            f"--hybrid {self.o.model_name}@prod --tune-fusion" if self.o.trains_embedder else
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url} "
             f"--rerank {self.o.model_name}@prod --tune-fusion",
             f"curl -XPUT localhost:9201/_search/pipeline/{self.o.pipeline} -H 'content-type: application/json' "
@@ -394,12 +464,12 @@ class Quickstart:
         ]
 
 
-def _system_label(model_name: str, choice, weight: float | None) -> str:
+def _system_label(model_name: str, choice, weight: float | None, reranked: bool = False) -> str:
     """The deployed system's name in the report: what won the validation (BM25 through a plain pipeline, too)."""
     if choice is None:
         return f"{model_name} via gateway" + (f" (fused, w={weight:.2f})" if weight is not None else "")
     what = {"tuned hybrid": f"{model_name} hybrid", "zero-shot hybrid": "zero-shot hybrid (base model)"}
-    name = what.get(choice.winner, "BM25 (plain pipeline)")
+    name = what.get(choice.winner, "BM25 (plain pipeline)") + (" + cross-encoder" if reranked else "")
     return f"{name} via gateway" + (f" (w={weight:.2f})" if weight is not None else "")
 
 

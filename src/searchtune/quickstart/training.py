@@ -39,11 +39,12 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
     from searchtune.train.inputs import prepare_inputs
 
     overrides: dict = {"dev_split": "dev", "max_length": o.max_length, "seed": o.seed}
-    if o.task == "embed":  # see QuickstartOptions.embed_loss ('auto': train/memory.py decides from TRAIN_MEMORY_GIB)
+    task = "embed" if o.trains_embedder else "rerank"
+    if task == "embed":  # see QuickstartOptions.embed_loss ('auto': train/memory.py decides from TRAIN_MEMORY_GIB)
         overrides |= {"loss": o.embed_loss, "mini_batch_size": o.embed_mini_batch_size,
                       "memory_budget_gib": TRAIN_MEMORY_GIB, "evaluate_dev": False}
     overrides |= o.train_overrides
-    config = load_config(o.task, None, overrides)
+    config = load_config(task, None, overrides)
     from searchtune.search.retrieval import parse_fields
     from searchtune.search.retriever import BM25Retriever
 
@@ -52,7 +53,7 @@ def train_within_budget(o: QuickstartOptions, client, split: Dataset, index: str
                             retriever=retriever, split="train")
     if o.judgments_info:  # as `train --judgments` records it: the registry card names the list version
         inputs.info["judgments"] = o.judgments_info
-    if o.task == "embed":
+    if task == "embed":
         from searchtune.train.embed import train_embedder as train_fn
     else:
         from searchtune.train.rerank import train_reranker as train_fn
