@@ -81,3 +81,24 @@ def test_under_both_the_cross_encoder_takes_only_the_shared_training_options(tmp
     assert config.loss == "listnet" and config.max_steps == 3
     rerank = QuickstartOptions(dataset=tmp_path, workdir=tmp_path, task="rerank", train_overrides={"max_steps": 3})
     assert reranker_overrides(rerank) == {"max_steps": 3}
+
+
+def test_a_failed_cross_encoder_keeps_the_deployed_hybrid_stack(tmp_path) -> None:
+    """The embedder a deployed stack served is gone when distillation starts (a real failure: its folder does not
+    exist): the run keeps the hybrid pipeline, says why, and registers nothing."""
+    from types import SimpleNamespace
+
+    from searchtune.data.records import Dataset
+    from searchtune.quickstart.hybrid import hybrid_pipeline
+    from searchtune.quickstart.options import QuickstartOptions
+    from searchtune.quickstart.runner import Quickstart
+
+    run = Quickstart(QuickstartOptions(dataset=tmp_path, workdir=tmp_path / "qs", task="both"), announce=lambda m: None)
+    run.served_embedder = str(tmp_path / "no-such-model")
+    hybrid = hybrid_pipeline("custom-rerank-v1@prod", "http://127.0.0.1:8081", 0.65)
+    split = Dataset(name="tiny", corpus={}, queries={}, qrels={})
+    body, lines = run.add_reranker(None, split, "idx", SimpleNamespace(winner="tuned hybrid", weight=0.65), hybrid)
+    assert body is hybrid and len(lines) == 1
+    assert lines[0].startswith("cross-encoder not deployed: its training failed")
+    assert run.reranker_record is None and not run.reranker_deployed
+    assert not (tmp_path / "qs" / "store" / "models" / "custom-rerank-v1-reranker").exists()

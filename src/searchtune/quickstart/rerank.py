@@ -115,8 +115,6 @@ def with_reranker(hybrid_body: dict, rerank_endpoint: str, ce_model: str, record
 def hybrid_rerank_pipeline(embed_endpoint: str, rerank_endpoint: str, ce_model: str, record: dict) -> dict:
     """``hybrid`` (base embedder, the teacher's dev-tuned weight) then ``neural_rerank`` of its top 30 with
     ``bm25_weight`` = 1 - the cross-encoder's dev fusion weight (the previous stage's share)."""
-    from searchtune.gateway.pipelines import parse_pipeline
-
     teacher = record["data"]["distill"]["teacher"]
     hybrid = {"description": "Hybrid retrieval (base embedder + BM25)",
               "request_processors": [
