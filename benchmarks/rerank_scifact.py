@@ -13,8 +13,16 @@ hybrid score (its dev-tuned weight); the training time; and the p50 of reranking
    ``hybrid-ce`` (hybrid k 100 -> neural_rerank top_k 30, model only) and ``hybrid-ce-fused`` (bm25_weight = the
    previous stage's dev-tuned weight); every test query through each.
 
+With ``--from-quickstart WORKDIR`` (a finished ``searchtune quickstart`` that deployed both models, its node still
+up) nothing is trained: the tuned embedder is ``WORKDIR/model`` with its vectors in the quickstart's alias
+(``--tuned-index``, default ``scifact``), the cross-encoder is ``WORKDIR/reranker`` (distilled from that tuned
+hybrid), the zero-shot weight is the one the quickstart's stack choice tuned; the table then has every row the issue
+asks for, tuned hybrid included, and the cross-encoder's rows rerank the tuned hybrid top 30 as deployed.
+
+Servers run with ``--backend auto`` (what ``searchtune serve`` and the quickstart use: OpenVINO bf16 on AMX).
+
     .venv/bin/python benchmarks/rerank_scifact.py --es-url http://127.0.0.1:9200 [--index scifact]
-        [--ce-model DIR] [--tuned-embedder DIR] [--max-test-queries N] [--latency-requests 30] [--json out.json]
+        [--ce-model DIR] [--from-quickstart WORKDIR] [--max-test-queries N] [--latency-requests 30] [--json out.json]
 """
 
 from __future__ import annotations
@@ -66,6 +74,25 @@ def ensure_vectors(client, alias: str | None, ds, embedder) -> tuple[str, bool]:
     return alias, True
 
 
+def from_quickstart(workdir: Path, client, alias: str) -> dict:
+    """The tuned stack a finished quickstart deployed: its models, weights and the alias holding tuned vectors."""
+    report = json.loads((workdir / "report" / "report.json").read_text())
+    deployment = report["deployment"]
+    if deployment.get("winner") != "tuned hybrid" or not (deployment.get("cross_encoder") or {}).get("deployed"):
+        raise SystemExit(f"{workdir}: the quickstart did not deploy tuned hybrid + cross-encoder "
+                         f"(winner {deployment.get('winner')!r}); nothing to compare")
+    tuned = open_embedder(str(workdir / "model"))
+    meta = (index_meta(client, live_index(client, alias) or alias) or {}).get("vectors") or {}
+    fingerprint = tuned.identity.fingerprint
+    tuned.close()
+    if meta.get("model", {}).get("fingerprint") != fingerprint:
+        raise SystemExit(f"alias {alias!r} does not hold the vectors of {workdir / 'model'} (run the quickstart "
+                         "again, or pass --tuned-index)")
+    zero_shot = deployment["candidates"]["zero-shot hybrid"]["fold_params"][0]["weight"]
+    return {"model": str(workdir / "model"), "alias": alias, "weight": float(deployment["deployed_weight"]),
+            "zero_shot_weight": float(zero_shot), "reranker": str(workdir / "reranker")}
+
+
 def train_or_load(args, ds, client, index: str, embedder) -> tuple[str, dict]:
     if args.ce_model:
         return args.ce_model, json.loads((Path(args.ce_model) / "training.json").read_text())
@@ -104,7 +131,9 @@ def main() -> None:
     parser.add_argument("--es-url", default=os.environ.get("SEARCHTUNE_ES_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--index", default=None, help="alias with zero-shot vectors to reuse")
     parser.add_argument("--ce-model", default=None)
-    parser.add_argument("--tuned-embedder", default=None, help="not supported inside this run's time: reported so")
+    parser.add_argument("--from-quickstart", type=Path, default=None,
+                        help="a finished quickstart's workdir: its tuned embedder and cross-encoder, nothing trained")
+    parser.add_argument("--tuned-index", default="scifact", help="with --from-quickstart: the alias of its vectors")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--ce-max-length", type=int, default=256, help="tokens per pair, training and serving")
     parser.add_argument("--train-cap-seconds", type=float, default=900.0, help="time budget: only caps training")
@@ -121,11 +150,15 @@ def main() -> None:
     embedder = open_embedder(base, max_length=args.max_length)
     index, built = ensure_vectors(client, args.index, ds, embedder)
     began = time.perf_counter()
+    tuned = from_quickstart(args.from_quickstart, client, args.tuned_index) if args.from_quickstart else None
+    if tuned:
+        args.ce_model = args.ce_model or tuned["reranker"]  # --ce-model: another cross-encoder on the same stack
     ce_path, record = train_or_load(args, ds, client, index, embedder)
     embedder.close()
     teacher = record["data"]["distill"]["teacher"]
     final = record["dev"]["final"]
     knn_weight, ce_weight = float(teacher["weight"]), float(final.get("dev_fusion_weight", 1.0))
+    zero_shot_weight = tuned["zero_shot_weight"] if tuned else knn_weight
     report["training"] = {"seconds": record["train_seconds"], "steps": record["global_step"],
                           "teacher_seconds": teacher["seconds"], "reused": bool(args.ce_model),
                           "wall_seconds_this_run": None if args.ce_model else round(time.perf_counter() - began, 1),
@@ -135,35 +168,49 @@ def main() -> None:
     print(json.dumps(report["training"]), flush=True)
     test_q = dict(list(ds.split_queries("test").items())[:args.max_test_queries])
     qrels = {q: ds.split_qrels("test")[q] for q in test_q}
-    servers = [start_server_process(base, backend="torch", extra_args=["--max-length", str(args.max_length)]),
-               start_server_process(ce_path, backend="torch", env={"SEARCHTUNE_SERVE_MODEL_NAMES": "ce"},
+    servers = [start_server_process(base, extra_args=["--max-length", str(args.max_length)]),
+               start_server_process(ce_path, env={"SEARCHTUNE_SERVE_MODEL_NAMES": "ce"},
                                     extra_args=["--max-length", str(args.ce_max_length)])]
+    if tuned:
+        servers.append(start_server_process(tuned["model"], extra_args=["--max-length", str(args.max_length)]))
     embed_url, ce_url = servers[0].url, servers[1].url
     pipelines = f"b-rr-pipelines-{uuid.uuid4().hex[:6]}"
     try:
         with start_gateway_process(args.es_url, port=0, timeout_s=30.0, admin_key=ADMIN,
                                    extra_args=["--pipeline-index", pipelines]) as gateway:
-            hybrid = {"hybrid": {"endpoint": f"{embed_url}/v1/embeddings", "k": 100, "num_candidates": 200,
-                                 "fusion": {"method": "linear", "weight": knn_weight}, "timeout_ms": 30000}}
+            def hybrid_step(url: str, weight: float) -> dict:
+                return {"hybrid": {"endpoint": f"{url}/v1/embeddings", "k": 100, "num_candidates": 200,
+                                   "fusion": {"method": "linear", "weight": weight}, "timeout_ms": 30000}}
+
+            zero_shot = hybrid_step(embed_url, zero_shot_weight)
+            # the cross-encoder reranks its teacher's candidates: the tuned hybrid when taken from a quickstart
+            hybrid = hybrid_step(servers[2].url, tuned["weight"]) if tuned else zero_shot
+            ce_index = tuned["alias"] if tuned else index
 
             def rerank(weight: float) -> dict:
                 return {"neural_rerank": {"model_id": "ce", "endpoint": f"{ce_url}/v1/rerank", "top_k": 30,
                                           "bm25_weight": weight,
                                           "timeout_ms": 30000}}
 
+            put(gateway.url, "zero-shot", [zero_shot])
             put(gateway.url, "hybrid", [hybrid])
             put(gateway.url, "hybrid-ce", [hybrid, rerank(0.0)])
             put(gateway.url, "hybrid-ce-fused", [hybrid, rerank(round(1.0 - ce_weight, 4))])
             bm25_run, _ = bm25_search(client, index, test_q, fields=FIELDS, top_k=100)
             rows = {"BM25 (direct)": (evaluate(qrels, bm25_run), 0, None)}
-            for label, name in (("zero-shot hybrid", "hybrid"), ("cross-encoder alone (hybrid top 30)", "hybrid-ce"),
-                                (f"cross-encoder fused with hybrid (w={ce_weight:.2f})", "hybrid-ce-fused")):
-                through = search_through_pipeline(gateway.url, index, name, test_q, fields=FIELDS, size=100)
+            teacher_label = "tuned hybrid" if tuned else "hybrid"
+            systems = [(f"zero-shot hybrid (w={zero_shot_weight:.2f})", "zero-shot", index)]
+            if tuned:
+                systems.append((f"tuned hybrid (w={tuned['weight']:.2f})", "hybrid", ce_index))
+            systems += [(f"cross-encoder alone ({teacher_label} top 30)", "hybrid-ce", ce_index),
+                        (f"cross-encoder fused with {teacher_label} (w={ce_weight:.2f})", "hybrid-ce-fused", ce_index)]
+            for label, name, searched in systems:
+                through = search_through_pipeline(gateway.url, searched, name, test_q, fields=FIELDS, size=100)
                 assert not through.errors, list(through.errors.values())[:2]
                 rows[label] = (evaluate(qrels, through.run), through.fallbacks, latency_summary(through.latencies_ms))
                 print(json.dumps({label: round(rows[label][0].aggregate["NDCG@10"], 4)}), flush=True)
             first = next(iter(test_q.values()))
-            hits = httpx.post(f"{gateway.url}/{index}/_search", params={"search_pipeline": "hybrid"},
+            hits = httpx.post(f"{gateway.url}/{ce_index}/_search", params={"search_pipeline": "hybrid"},
                               json={"query": {"multi_match": {"query": first.text, "fields": FIELDS}}, "size": 20},
                               timeout=60).json()["hits"]["hits"]
             texts = [ds.corpus[h["_id"]].full_text for h in hits]
@@ -176,9 +223,9 @@ def main() -> None:
             client.indices.delete(index=f"{index}-*", ignore_unavailable=True)
     report["quality"] = {label: {"NDCG@10": round(r.aggregate["NDCG@10"], 4), "Recall@100": round(r.aggregate["Recall@100"], 4),
                                  "fallbacks": fb, "latency_ms": lat} for label, (r, fb, lat) in rows.items()}
-    report["tuned_hybrid"] = (f"not measured: {args.tuned_embedder} given but indexing a tuned embedder is not part of "
-                              "this run" if args.tuned_embedder else
-                              "not measured: no tuned embedder is trained within this run's time")
+    report["tuned_hybrid"] = (f"from the quickstart in {args.from_quickstart}: {tuned['model']}, alias {tuned['alias']}"
+                              if tuned else "not measured: no tuned embedder is trained within this run "
+                                            "(--from-quickstart WORKDIR measures one)")
     report["load_end"] = load_avg()
     print_table(report)
     if args.json:

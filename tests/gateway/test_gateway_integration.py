@@ -214,8 +214,8 @@ def test_msearch_through_gateway_matches_in_process_rerank(gateway, model_server
     es.indices.create(index=index, settings={"number_of_shards": 1, "number_of_replicas": 0})
     try:
         es.bulk(operations=operations, refresh=True)
-        top_k = 10
-        run, docs = bm25_search(es, index, queries, ["title", "text"], top_k=top_k, with_source=True)
+        top_k, page = 10, 30  # the page is longer than the rerank window: the tail keeps BM25's order, as offline
+        run, docs = bm25_search(es, index, queries, ["title", "text"], top_k=page, with_source=True)
         scorer = load_scorer(base_model_path, precision="fp32", max_length=128)
         in_process = evaluate({q: qrels[q] for q in queries}, with_tail(rerank_run(scorer, queries, run, docs, top_k),
                                                                           run)).aggregate
@@ -227,12 +227,15 @@ def test_msearch_through_gateway_matches_in_process_rerank(gateway, model_server
             assert http.put("/_search/pipeline/t-gw-eval", json=pipeline).status_code == 200
             assert http.put(f"/_searchtune/default_pipeline/{index}", json={"pipeline": "t-gw-eval"}).status_code == 200
         through = Elasticsearch(gateway.url, request_timeout=120)
-        gateway_run, gateway_docs = bm25_search(through, index, queries, ["title", "text"], top_k=top_k,
+        gateway_run, gateway_docs = bm25_search(through, index, queries, ["title", "text"], top_k=page,
                                                 with_source=True)
         assert set(gateway_docs) == set(docs)  # the client's _source filter still applied
         assert isinstance(next(iter(gateway_docs.values())), Document)
-        for qid in queries:  # same candidates, reordered
+        for qid in queries:  # same candidates, the window reordered, the rest in BM25's order below it
             assert set(gateway_run[qid]) == set(run[qid])
+            ranked = sorted(gateway_run[qid], key=gateway_run[qid].get, reverse=True)
+            bm25_ranked = sorted(run[qid], key=run[qid].get, reverse=True)
+            assert set(ranked[:top_k]) == set(bm25_ranked[:top_k]) and ranked[top_k:] == bm25_ranked[top_k:]
         through_gateway = evaluate({q: qrels[q] for q in queries}, gateway_run).aggregate
         for metric, value in in_process.items():
             assert through_gateway[metric] == pytest.approx(value, abs=1e-3), metric

@@ -73,11 +73,13 @@ def test_model_4xx_and_short_budgets_do_not_open_other_circuits(setup, model_ser
     short-budget pipeline's timeouts open only its own circuit."""
     gateway, index, queries = setup
     endpoint = f"{model_server.url}/v1/rerank"
-    for name, options in (("t-res-a", {}), ("t-res-b", {}), ("t-res-short", {"timeout_ms": 1}),
+    # t-res-a reranks up to 150 hits, so a 150-hit search sends the model more documents than it accepts
+    for name, options in (("t-res-a", {"top_k": 150}), ("t-res-b", {}), ("t-res-short", {"timeout_ms": 1}),
                           ("t-res-long", {"timeout_ms": 20000})):
         _put(gateway, name, endpoint, **options)
     wide = [_search(gateway, index, "t-res-a", queries[0], size=150, every_document=True) for _ in range(4)]
     assert [w["fallback_reason"] for w in wide] == ["http_413"] * 4  # never circuit_open
+    _put(gateway, "t-res-a", endpoint)  # back to a 10-hit window: same pipeline, so the same (still closed) circuit
     assert _search(gateway, index, "t-res-a", queries[1])["reranked"] is True
     assert _search(gateway, index, "t-res-b", queries[2])["reranked"] is True
     short = [_search(gateway, index, "t-res-short", q).get("fallback_reason") for q in queries[3:7]]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from searchtune.data import load_dataset
-from searchtune.train.distill import distill_schedule
+from searchtune.train.distill import MAX_EPOCHS, distill_schedule
 from searchtune.train.distill_data import (POSITIVE_BONUS, build_teacher_lists, corpus_title_queries, lists_dataset,
                                            teacher_run)
 
@@ -66,3 +67,5 @@ def test_the_amount_trained_depends_on_the_data_only():
     epochs, plan = distill_schedule(6000, 8, 4, pair_budget=24_000)
     assert epochs == pytest.approx(0.5) and plan["planned_steps"] == 750
     assert distill_schedule(6000, 8, 4) == distill_schedule(6000, 8, 4)
+    epochs, plan = distill_schedule(100, 4, 8)  # a small set: the epoch cap, not the pair budget, sets the amount
+    assert epochs == pytest.approx(MAX_EPOCHS) and plan["planned_steps"] == math.ceil(MAX_EPOCHS * 100 / 8)

@@ -127,6 +127,28 @@ def test_rrf_then_neural_rerank_in_one_pipeline(http, vec_index, embed_server):
     assert all(hit["_source"]["text"] and "embedding" not in hit["_source"] for hit in answer["hits"]["hits"])
 
 
+def test_a_page_longer_than_the_rerank_window_keeps_the_fused_order_after_it(http, vec_index, embed_server):
+    """40 hits asked, ``top_k`` 15: the model scores 15 pairs (its cost does not grow with the page), hits 15-39
+    are hybrid's own 15-39 in order with their sources, and every ``_score`` is below the reranked ones."""
+    _put(http, "t-hybrid-only", {"request_processors": [_hybrid(embed_server)]})
+    _put(http, "t-hybrid-window", {"request_processors": [
+        _hybrid(embed_server),
+        {"neural_rerank": {"endpoint": f"{embed_server.url}/v1/rerank", "top_k": 15, "timeout_ms": 20000}}]})
+    text = "insulin resistance and glucose uptake in muscle"
+    fused = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-only", json=_query(text, size=40)).json()
+    answer = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-window", json=_query(text, size=40)).json()
+    assert answer["searchtune"]["reranked"] is True and answer["searchtune"]["rerank_window"] == 15
+    assert len(_ids(fused)) == 40 and _ids(answer)[15:] == _ids(fused)[15:]
+    assert set(_ids(answer)[:15]) == set(_ids(fused)[:15]) and _ids(answer)[:15] != _ids(fused)[:15]
+    scores = [hit["_score"] for hit in answer["hits"]["hits"]]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    tail = answer["hits"]["hits"][15:]
+    assert all(hit["_source"]["text"] and hit["fields"]["_hybrid_score"] for hit in tail)
+    paged = http.post(f"/{vec_index}/_search?search_pipeline=t-hybrid-window",
+                      json=_query(text, size=10, **{"from": 10})).json()
+    assert _ids(paged) == _ids(answer)[10:20]  # the page straddling the window's edge: same ranking, paged
+
+
 def test_vectors_of_another_model_are_refused(http, es, embed_server, embedder):
     """An index whose metadata names another model: BM25 order, 200, reason model_mismatch."""
     name = f"t-hy-other-{uuid.uuid4().hex[:6]}"

@@ -7,7 +7,7 @@
    (its fingerprint header; else the pipeline's ``model_id``): a mismatch is refused, never guessed.
 3. The kNN side carries the bool query's filters; both sides are fused (linear min-max with a weight, or RRF), and
    each hit keeps ``fields._bm25_score`` / ``fields._knn_score``.
-4. A following ``neural_rerank`` reranks the fused top ``top_k`` (its own ``top_k``, at least ``from + size``);
+4. A following ``neural_rerank`` reranks the fused top ``top_k`` (the rest of the page follows in fused order);
    otherwise the page ``[from, from + size)`` is returned. Both sides fetch ids and scores only; the hits that
    leave the gateway (or go to the reranker) get their ``_source`` from one ``_mget`` afterwards (hydrate.py).
 
@@ -115,7 +115,9 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
     rerank_window = reranked_window(pipeline.rerank, window, start, size) if pipeline.rerank is not None else window
     if deferred:
         leaving = response.get("hits", {}).get("hits", [])
-        leaving = leaving[:rerank_window] if pipeline.rerank is not None else leaving[start:start + size]
+        # with a rerank step: its window, and the page's hits after it (the tail keeps the fused order)
+        leaving = (leaving[:max(rerank_window, start + size)] if pipeline.rerank is not None
+                   else leaving[start:start + size])
         source = {"excludes": [field]} if pipeline.rerank is not None else source_request(body, query, field)
         try:
             began_fetch = time.perf_counter()

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 #: Seconds per unit on 2 idle cores (AMD EPYC, AVX512-BF16, no AMX; docs/quickstart.md, 2026-12-04).
 EMBED_STEP_S = 6.5         # plain MNRL, 32 triplets x 256 tokens
 CE_STEP_S = 3.5            # distillation, 8 lists x 4 documents x 256 tokens
-CE_PAIR_S = 0.067          # serving the cross-encoder: 30 documents of 256 tokens in 2.0 s
+CE_PAIR_S = 0.02           # serving the cross-encoder, per (query, document) pair of 256 tokens: 1.9 s for
+                           # the 100 pairs a 100-hit search reranked before the rerank window held (AMD);
+                           # 20 pairs in 0.14 s on the AMX CPU (docs/quickstart.md, 2026-12-07)
 CORPUS_DOC_S = 0.02        # one document embedded by the serving backend (about 50 documents/s)
 FIXED_S = 90.0             # node, index, data, servers, gateway, report
-#: Steps a distillation run plans at most: its pair budget (train/distill.py) / documents per list / lists per step.
-CE_MAX_STEPS = 110
+#: Steps a distillation run plans at most: its pair budget (train/distill.py, 14 000) / 4 documents per list / 8 lists
+#: per step.
+CE_MAX_STEPS = 438
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ AUTH_HEADERS = {"Authorization": "Bearer $SEARCHTUNE_SECRET_BAILIAN_API_KEY"}
 SHARED_OVERRIDES = ("max_steps", "seed", "precision", "threads", "group_by_length", "dataloader_workers")
 #: NDCG@10 on dev the fused cross-encoder must gain over hybrid alone to be deployed. Why a margin: its weight is
 #: tuned on those same queries (weight 0 is hybrid itself, so the fused figure is never below it) and it costs
-#: about 2 s per search on 2 cores without AMX (docs/reranker.md); a dev gain under half a point is within the
-#: noise of ~80 queries and not worth that latency.
+#: about 0.25 s per search on 2 AMX cores, ten times hybrid alone (docs/reranker.md); a dev gain under half a
+#: point is within the noise of ~80 queries and not worth that latency.
 MIN_DEV_GAIN = 0.005
 #: Hybrid candidates the cross-encoder reranks: the window it was distilled on (DistillSettings.teacher_depth).
 RERANK_WINDOW = 30
