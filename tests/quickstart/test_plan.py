@@ -102,3 +102,28 @@ def test_a_failed_cross_encoder_keeps_the_deployed_hybrid_stack(tmp_path) -> Non
     assert lines[0].startswith("cross-encoder not deployed: its training failed")
     assert run.reranker_record is None and not run.reranker_deployed
     assert not (tmp_path / "qs" / "store" / "models" / "custom-rerank-v1-reranker").exists()
+
+
+def test_the_reproduce_commands_put_the_deployed_hybrid_and_cross_encoder(tmp_path) -> None:
+    """The report's Reproduce block: the pipeline as deployed (weights, window), pointed at the two servers it
+    starts (8080 embedder, 8081 cross-encoder) instead of the run's random ports."""
+    import json
+
+    from searchtune.quickstart.hybrid import hybrid_pipeline
+    from searchtune.quickstart.options import QuickstartOptions
+    from searchtune.quickstart.runner import Quickstart
+
+    run = Quickstart(QuickstartOptions(dataset=tmp_path, workdir=tmp_path / "qs", task="both"), announce=lambda m: None)
+    hybrid = hybrid_pipeline("custom-rerank-v1@prod", "http://127.0.0.1:41234", 0.65)
+    run.deployed_pipeline = with_reranker(hybrid, "http://127.0.0.1:45678/rerank", "custom-rerank-v1-reranker",
+                                          _record(0.7, 0.72, 0.6, 0.4))
+    run.reranker_deployed, run.served_embedder = True, "custom-rerank-v1@1"
+    commands = run._commands("scifact", "http://127.0.0.1:9200", "http://127.0.0.1:9201")
+    assert "searchtune serve --model custom-rerank-v1@prod --port 8080" in commands
+    assert "searchtune serve --model custom-rerank-v1-reranker@prod --port 8081" in commands
+    curl = next(c for c in commands if c.startswith("curl -XPUT"))
+    first, second = json.loads(curl.split(" -d '", 1)[1].rstrip("'"))["request_processors"]
+    assert first["hybrid"]["endpoint"] == "http://127.0.0.1:8080/v1/embeddings"
+    assert first["hybrid"]["fusion"]["weight"] == pytest.approx(0.65)
+    assert second["neural_rerank"]["endpoint"] == "http://127.0.0.1:8081/rerank"
+    assert second["neural_rerank"]["bm25_weight"] == pytest.approx(0.6) and "41234" not in curl

@@ -125,6 +125,11 @@ def _assert_reranker_follows_its_verdict(workdir: Path, winner: str, deployment:
     assert "train cross-encoder" in summary["stage_seconds"]
     index = json.loads((workdir / "store" / "models" / "custom-rerank-v1-reranker" / "index.json").read_text())
     assert (index.get("aliases", {}).get("prod") == 1) == ce["deployed"]
+    # the Reproduce block puts the pipeline that was deployed: the cross-encoder's server and step only if it was
+    reproduce = md.split("## Reproduce", 1)[1]
+    assert "127.0.0.1:8080/v1/embeddings" in reproduce
+    assert ("neural_rerank" in reproduce) == ("127.0.0.1:8081/" in reproduce) == ce["deployed"]
+    assert ("custom-rerank-v1-reranker@prod --port 8081" in reproduce) == ce["deployed"]
 
 
 def _assert_index_follows(es, winner: str, tuned_id: str) -> None:

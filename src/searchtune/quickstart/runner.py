@@ -28,6 +28,9 @@ from searchtune.train.schedule import budget_cut_note
 
 log = logging.getLogger(__name__)
 
+#: Port of the cross-encoder's server in the report's Reproduce commands (the embedder's is 8080).
+RERANKER_EXAMPLE_PORT = 8081
+
 #: The DashScope-dialect rerank route of `searchtune serve` the quickstart's pipeline calls (as the Bailian guide).
 DASHSCOPE_RERANK_PATH = "/api/v1/services/rerank/text-rerank/text-rerank"
 
@@ -68,6 +71,7 @@ class Quickstart:
         self.served_embedder: str | None = None  # what the deployed hybrid's server serves (a ref or a path)
         self.reranker_record: dict | None = None  # --task both: the cross-encoder's training record
         self.reranker_deployed = False
+        self.deployed_pipeline: dict | None = None  # the body PUT on the gateway (the report's Reproduce block)
         self.o.workdir.mkdir(parents=True, exist_ok=True)
         self.store = self.o.store  # the work folder's own unless --store: never the user's SEARCHTUNE_STORE
         self.admin_key = secrets.token_urlsafe(24)  # this run's gateway admin key, for its pipeline PUT only
@@ -342,6 +346,7 @@ class Quickstart:
         # training reports the model's fusion weight; the gateway takes BM25's
         self.bm25_weight = None if fusion_weight is None else round(1.0 - float(fusion_weight), 4)
         body = hybrid or self._pipeline_body(endpoint)
+        self.deployed_pipeline = body
         response = httpx.put(f"{gateway.url}/_search/pipeline/{self.o.pipeline}", json=body, timeout=30,
                              headers={ADMIN_KEY_HEADER: self.admin_key})
         response.raise_for_status()
@@ -445,11 +450,32 @@ class Quickstart:
                                       description="Neural rerank via the fine-tuned searchtune model")
 
     def _pipeline_example(self) -> dict:
-        if self.o.trains_embedder:
-            from searchtune.quickstart.hybrid import hybrid_pipeline
+        """The deployed pipeline as the Reproduce commands serve it: the embedder on port 8080, the cross-encoder
+        on 8081 (the run's own servers listen on random ports); weights, windows and headers as deployed."""
+        if self.deployed_pipeline is None or not self.o.trains_embedder:
+            if self.o.trains_embedder:
+                from searchtune.quickstart.hybrid import hybrid_pipeline
 
-            return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
-        return self._pipeline_body("http://127.0.0.1:8080")
+                return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
+            return self._pipeline_body("http://127.0.0.1:8080")
+        example = json.loads(json.dumps(self.deployed_pipeline))
+        for processor in example.get("request_processors", []):
+            for kind, spec in processor.items():
+                port = RERANKER_EXAMPLE_PORT if kind == "neural_rerank" and self.reranker_deployed else 8080
+                if isinstance(spec, dict) and spec.get("endpoint"):
+                    spec["endpoint"] = str(httpx.URL(spec["endpoint"]).copy_with(host="127.0.0.1", port=port))
+        return example
+
+    def _embedder_serve_line(self) -> str:
+        """The model server the example pipeline's first stage calls: the registered model, or (zero-shot hybrid
+        won) the base model answering to the pipeline's ``model_id``."""
+        served = self.served_embedder
+        if not self.o.trains_embedder or served is None or "@" in served:
+            return f"searchtune serve --model {self.o.model_name}@prod --port 8080"
+        hybrid = next((p["hybrid"] for p in (self.deployed_pipeline or {}).get("request_processors", [])
+                       if "hybrid" in p), {})
+        names = f"SEARCHTUNE_SERVE_MODEL_NAMES={hybrid['model_id']} " if hybrid.get("model_id") else ""
+        return f"{names}searchtune serve --model {served} --port 8080"
 
     def _commands(self, index: str, es_url: str, gateway_url: str) -> list[str]:
         ds = str(self.o.dataset)
@@ -457,7 +483,9 @@ class Quickstart:
             f"export SEARCHTUNE_STORE={self.store}",
             f"searchtune index {ds} --index {index} --es-url {es_url}",
             f"searchtune eval {ds} --index {index} --split {self.o.test_split} --es-url {es_url}",
-            f"searchtune serve --model {self.o.model_name}@prod --port 8080",
+            self._embedder_serve_line(),
+            *([f"searchtune serve --model {self.o.model_name}-reranker@prod --port {RERANKER_EXAMPLE_PORT}"]
+              if self.reranker_deployed else []),
             f"SEARCHTUNE_GATEWAY_ADMIN_KEY=$ADMIN_KEY searchtune gateway --es-url {es_url} --port 9201",
             f"searchtune vectors update --index {index} --model {self.o.model_name}@prod --es-url {es_url}"
             if self.o.trains_embedder else "# rerank pipeline: see docs/gateway.md",
