@@ -75,9 +75,7 @@ def with_tail(reranked: Run, first_stage: Run) -> Run:
         first_rank = {d: rank for rank, d in enumerate(top_k_docs(first, len(first)))}
         head = break_ties(reranked.get(qid, {}), first_rank)
         rest = [d for d in first_rank if d not in head]
-        floor = min(head.values(), default=0.0) - 1.0
-        for rank, did in enumerate(rest):
-            head[did] = floor - rank * 1e-3
+        head.update(zip(rest, normalize.tail_scores(min(head.values(), default=0.0), len(rest))))
         full[qid] = head
     return full
 

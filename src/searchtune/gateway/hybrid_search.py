@@ -112,7 +112,7 @@ async def hybrid_search(gateway, index: str, pipeline, body: dict, params: list[
             info["fallback_detail"] = fb.detail
         if not skipped:
             gateway.metrics.fallbacks.labels(pipeline.name, fb.reason).inc()
-    rerank_window = reranked_window(pipeline.rerank, window, start, size) if pipeline.rerank is not None else window
+    rerank_window = reranked_window(pipeline.rerank, window) if pipeline.rerank is not None else window
     if deferred:
         leaving = response.get("hits", {}).get("hits", [])
         # with a rerank step: its window, and the page's hits after it (the tail keeps the fused order)

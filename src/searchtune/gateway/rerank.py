@@ -22,7 +22,7 @@ from typing import Any
 
 from searchtune.gateway.pipelines import Pipeline, resolve_headers
 from searchtune.gateway.query_text import document_texts, extract_query_text
-from searchtune.normalize import minmax
+from searchtune.normalize import minmax, tail_scores
 from searchtune.rerank_client import RerankError
 
 #: URL parameters the handler consumes instead of forwarding.
@@ -153,21 +153,15 @@ def _not_score_sort(sort: Any) -> bool:
     return False
 
 
-def reranked_window(spec, window: int, start: int, size: int) -> int:
+def reranked_window(spec, window: int) -> int:
     """How many of the ``window`` candidates the rerank step scores: its own ``top_k`` when set, else all of them.
 
     Why not "at least the page": the model's cost is per document, so a client asking for 100 hits (an eval's
     Recall@100) would pay for 100 pairs where the pipeline was tuned on ``top_k`` (the quickstart's 30: about
     0.65 s instead of 0.2 s per search on 2 cores), and the ranking would differ from the offline eval of the same
-    pipeline (``eval.rerank.with_tail``: the top ``top_k`` reranked, the rest below in the previous stage's order).
-    ``start`` and ``size`` stay in the signature for callers that page; the tail is paged like any hit."""
+    pipeline (``eval.rerank.with_tail``: the top ``top_k`` reranked, the rest below in the previous stage's order,
+    both scored by ``normalize.tail_scores``). The hits after the window are paged like any other."""
     return min(window, spec.top_k) if spec.top_k else window
-
-
-def tail_scores(floor: float, count: int) -> list[float]:
-    """Scores for the hits after the rerank window: below every reranked score, in their previous order (the same
-    rule as ``eval.rerank.with_tail``), so a client sorting by ``_score`` sees the order the gateway returned."""
-    return [floor - 1.0 - rank * 1e-3 for rank in range(count)]
 
 
 async def rerank_response(response: dict, body: dict, params: dict[str, str], pipeline: Pipeline, start: int,
@@ -194,7 +188,7 @@ async def rerank_response(response: dict, body: dict, params: dict[str, str], pi
         reason, fallback = "unknown_model", True
     if reason is None and not breaker.allow():
         reason, fallback = "circuit_open", True
-    window = reranked_window(spec, window, start, size)
+    window = reranked_window(spec, window)
     if reason is None:
         window_hits = hits[:window]
         texts = document_texts(window_hits, spec.fields, body, spec.separator)

@@ -452,12 +452,12 @@ class Quickstart:
     def _pipeline_example(self) -> dict:
         """The deployed pipeline as the Reproduce commands serve it: the embedder on port 8080, the cross-encoder
         on 8081 (the run's own servers listen on random ports); weights, windows and headers as deployed."""
-        if self.deployed_pipeline is None or not self.o.trains_embedder:
-            if self.o.trains_embedder:
-                from searchtune.quickstart.hybrid import hybrid_pipeline
-
-                return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
+        if not self.o.trains_embedder:
             return self._pipeline_body("http://127.0.0.1:8080")
+        if self.deployed_pipeline is None:  # the run stopped before its gateway: the stack's shape, default weight
+            from searchtune.quickstart.hybrid import hybrid_pipeline
+
+            return hybrid_pipeline(f"{self.o.model_name}@prod", "http://127.0.0.1:8080", 0.5)
         example = json.loads(json.dumps(self.deployed_pipeline))
         for processor in example.get("request_processors", []):
             for kind, spec in processor.items():
